@@ -1,0 +1,3 @@
+from lisq.cli import main
+
+raise SystemExit(main())

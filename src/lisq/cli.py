@@ -1,0 +1,42 @@
+"""The `lisq` command: parse, call the API, print. Each verb lives in lisq.commands.<verb>."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from lisq import __version__
+from lisq.errors import LisqError
+
+# Each module defines register(subparsers) and sets `func(args) -> int` on its parser.
+COMMAND_MODULES = ["zoo", "eval", "demo"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lisq", description="Data-free quantization by multi-teacher knowledge inversion.")
+    parser.add_argument("--version", action="version", version=f"lisq {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"lisq.commands.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except LisqError as exc:
+        print(f"lisq: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lisq: interrupted; rerun with --resume where the command supports it", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
