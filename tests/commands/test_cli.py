@@ -1,0 +1,126 @@
+"""The CLI contract: JSON shapes, and one clear line + exit 2 on every bad input."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from lisq.cli import main
+from lisq.data import FASHION_MNIST_NORM, TensorBatches, load_fashion_mnist
+from lisq.metrics import evaluate
+from lisq.models import create_model, save_weights
+from lisq.models.resolve import build_model
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_zoo_list_json(capsys):
+    code, out, _ = run_cli(capsys, "zoo", "list", "--json")
+    rows = json.loads(out)
+    assert code == 0 and len(rows) >= 8
+    for row in rows:
+        assert set(row) >= {"name", "family", "params", "pretrained", "test_top1"}
+        assert isinstance(row["pretrained"], bool) and row["params"] > 0
+    assert len({r["family"] for r in rows if r["pretrained"]}) >= 4
+
+
+def test_zoo_list_table(capsys):
+    code, out, _ = run_cli(capsys, "zoo", "list")
+    assert code == 0 and "resnet20" in out and "family" in out
+
+
+def test_eval_registry_model_json(capsys):
+    code, out, _ = run_cli(capsys, "eval", "--model", "resnet8", "--split", "test", "--limit", "300", "--json")
+    result = json.loads(out.strip().splitlines()[-1])
+    assert code == 0 and result["model"] == "resnet8" and result["n"] == 300
+    assert 0.8 < result["top1"] <= 1.0
+
+
+USER_NET = textwrap.dedent(
+    """
+    import torch.nn as nn
+
+    def factory():
+        return nn.Sequential(
+            nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.GELU(),
+            nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(128, 10),
+        )
+    """
+)
+
+
+def test_eval_user_factory_reproduces_accuracy(tmp_path, capsys):
+    """A model outside the registry: CLI accuracy equals the in-process accuracy on the same images."""
+    (tmp_path / "net.py").write_text(USER_NET)
+    spec = f"{tmp_path / 'net.py'}:factory"
+    torch.manual_seed(0)
+    model = build_model(spec)
+    x, y = load_fashion_mnist("test")
+    x, y = x[:400], y[:400]
+    # quick fit so accuracy is far from chance and a wrong load would show
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    model.train()
+    for xb, yb in TensorBatches(*load_fashion_mnist("train"), FASHION_MNIST_NORM, 256):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(xb), yb).backward()
+        opt.step()
+        if opt.state[next(iter(model.parameters()))]["step"] >= 30:
+            break
+    save_weights(model, tmp_path / "w.safetensors")
+    expected = evaluate(model, TensorBatches(x, y, FASHION_MNIST_NORM, 500))["top1"]
+    code, out, _ = run_cli(capsys, "eval", "--model", spec, "--weights", str(tmp_path / "w.safetensors"),
+                           "--limit", "400", "--json")
+    assert code == 0
+    got = json.loads(out.strip().splitlines()[-1])
+    assert got["top1"] == expected and got["top1"] > 0.4
+
+
+@pytest.fixture
+def bad_inputs(tmp_path):
+    (tmp_path / "net.py").write_text(USER_NET)
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(b"\x00" * 64)
+    wrong = tmp_path / "wrong.safetensors"
+    save_weights(create_model("resnet14"), wrong)
+    return {
+        "missing weights": ["--model", "resnet8", "--weights", str(tmp_path / "nope.safetensors")],
+        "corrupt weights": ["--model", "resnet8", "--weights", str(corrupt)],
+        "mismatched keys": ["--model", "resnet8", "--weights", str(wrong)],
+        "unknown model": ["--model", "resnet999"],
+        "missing factory": ["--model", f"{tmp_path / 'net.py'}:nofactory"],
+        "missing file": ["--model", f"{tmp_path / 'nope.py'}:factory"],
+        "wrong input": ["--model", "lisq.models.resnet:resnet8", "--weights", str(wrong)],
+    }
+
+
+@pytest.mark.parametrize(
+    "case", ["missing weights", "corrupt weights", "mismatched keys", "unknown model", "missing factory", "missing file"]
+)
+def test_eval_bad_input_one_line_exit_2(capsys, bad_inputs, case):
+    code, out, err = run_cli(capsys, "eval", *bad_inputs[case], "--json")
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lisq: error:")
+    assert "Traceback" not in err and out == ""
+
+
+def test_real_process_prints_no_traceback(bad_inputs):
+    proc = subprocess.run(
+        [sys.executable, "-m", "lisq", "eval", *bad_inputs["corrupt weights"]],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_model_that_cannot_take_input(tmp_path, capsys):
+    (tmp_path / "rgb.py").write_text("import torch.nn as nn\n\ndef factory():\n    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.LazyLinear(10))\n")
+    code, _, err = run_cli(capsys, "eval", "--model", f"{tmp_path / 'rgb.py'}:factory", "--limit", "10")
+    assert code == 2 and "cannot take 1x28x28" in err

@@ -1,0 +1,35 @@
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+REAL_FMNIST = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(struct.pack(">I", d) for d in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture
+def tiny_fmnist(tmp_path, monkeypatch):
+    """A 40-train/20-test IDX fixture in $LISQ_DATA with deterministic content."""
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 40), ("t10k", 20)):
+        write_idx(tmp_path / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
+        write_idx(tmp_path / f"{split}-labels-idx1-ubyte.gz", np.arange(n) % 10)
+    monkeypatch.setenv("LISQ_DATA", str(tmp_path))
+    return tmp_path
+
+
+@pytest.fixture
+def real_fmnist():
+    if not REAL_FMNIST.is_file():
+        pytest.fail("real Fashion-MNIST is missing: `make test` installs dataset-fashion-mnist")
+    return REAL_FMNIST.parent

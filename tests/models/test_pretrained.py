@@ -1,0 +1,37 @@
+"""The shipped school: every registered architecture has weights that load offline and classify."""
+
+import pytest
+import torch
+
+from lisq.data import FASHION_MNIST_NORM, load_fashion_mnist
+from lisq.models import create_model, list_models, pretrained_path, pretrained_record
+
+SHIPPED = [n for n in list_models() if not n.startswith("test_")]
+
+
+@pytest.fixture(scope="module")
+def real_batch():
+    x, y = load_fashion_mnist("test")
+    # a fixed, class-balanced batch: the first 50 images of each class
+    idx = torch.cat([torch.nonzero(y == c).flatten()[:50] for c in range(10)])
+    return FASHION_MNIST_NORM.normalize(x[idx].float() / 255), y[idx]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_weights_exist_small_with_record(name):
+    path = pretrained_path(name)
+    assert path is not None, f"{name} has no shipped weights"
+    assert path.stat().st_size <= 4 * 1024 * 1024
+    record = pretrained_record(name)
+    for key in ("config", "seed", "epochs", "seconds", "test_top1"):
+        assert key in record
+    assert record["test_top1"] >= 0.90
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_weights_classify_real_batch(name, real_batch):
+    model = create_model(name, pretrained=True).eval()
+    x, y = real_batch
+    with torch.no_grad():
+        acc = (model(x).argmax(1) == y).float().mean().item()
+    assert acc >= 0.85, f"{name}: {acc:.3f} on a fixed real test batch"
