@@ -124,3 +124,20 @@ def test_model_that_cannot_take_input(tmp_path, capsys):
     (tmp_path / "rgb.py").write_text("import torch.nn as nn\n\ndef factory():\n    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.LazyLinear(10))\n")
     code, _, err = run_cli(capsys, "eval", "--model", f"{tmp_path / 'rgb.py'}:factory", "--limit", "10")
     assert code == 2 and "cannot take 1x28x28" in err
+
+
+def test_zoo_train_writes_weights_and_record(tmp_path, capsys):
+    code, out, _ = run_cli(capsys, "zoo", "train", "plaincnn", "--epochs", "1", "--limit", "512", "--out", str(tmp_path), "--quiet")
+    assert code == 0
+    record = json.loads((tmp_path / "plaincnn.json").read_text())
+    assert record["epochs"] == 1 and record["config"]["limit"] == 512 and record["test_n"] == 10000
+    model = build_model("plaincnn", str(tmp_path / "plaincnn.safetensors"))
+    x, y = load_fashion_mnist("test")
+    acc = evaluate(model, TensorBatches(x, y, FASHION_MNIST_NORM, 1000))["top1"]
+    assert acc == record["test_top1"]
+    assert json.loads(out.strip().splitlines()[-1])["arch"] == "plaincnn"
+
+
+def test_zoo_train_unknown_arch(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "zoo", "train", "nope", "--out", str(tmp_path))
+    assert code == 2 and "unknown model" in err

@@ -21,6 +21,7 @@ def register(subparsers) -> None:
     train.add_argument("--lr", type=float, default=0.1)
     train.add_argument("--batch-size", type=int, default=128)
     train.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    train.add_argument("--limit", type=int, default=None, help="train on the first N images only (smoke test)")
     train.add_argument("--out", default=None, help="output folder (default: the package's weights folder)")
     train.add_argument("--quiet", action="store_true")
     train.set_defaults(func=run_train)
@@ -58,7 +59,7 @@ def run_train(args) -> int:
     get_entry(args.arch)
     cfg = TrainConfig(
         args.arch, epochs=args.epochs or DEFAULT_EPOCHS.get(args.arch, 10), seed=args.seed, lr=args.lr,
-        batch_size=args.batch_size, threads=args.threads,
+        batch_size=args.batch_size, threads=args.threads, limit=args.limit,
     )
     record = train_model(cfg, args.out or weights_dir(), progress=not args.quiet)
     print(json.dumps({k: record[k] for k in ("arch", "epochs", "seconds", "test_top1")}))

@@ -35,6 +35,7 @@ class TrainConfig:
     num_classes: int = 10
     in_channels: int = 1
     threads: int = 1
+    limit: int | None = None  # train on the first N images only (smoke tests)
     extra: dict = field(default_factory=dict)
 
 
@@ -47,6 +48,8 @@ def train_model(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) ->
     model = create_model(cfg.arch, cfg.num_classes, cfg.in_channels).to(memory_format=torch.channels_last)
     train_x, train_y = load_fashion_mnist("train")
     test_x, test_y = load_fashion_mnist("test")
+    if cfg.limit:
+        train_x, train_y = train_x[: cfg.limit], train_y[: cfg.limit]
     batches = TensorBatches(
         train_x, train_y, FASHION_MNIST_NORM, cfg.batch_size, shuffle=True,
         augment_pad=cfg.augment_pad, augment_flip=cfg.augment_flip, seed=cfg.seed, channels_last=True,
