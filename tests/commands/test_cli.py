@@ -141,3 +141,56 @@ def test_zoo_train_writes_weights_and_record(tmp_path, capsys):
 def test_zoo_train_unknown_arch(capsys, tmp_path):
     code, _, err = run_cli(capsys, "zoo", "train", "nope", "--out", str(tmp_path))
     assert code == 2 and "unknown model" in err
+
+
+def test_eval_on_image_folder_top5(tmp_path, capsys):
+    """--val DIR: class folders sorted to indices, 3-channel non-standard normalisation, top-5 for > 10 classes."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in range(12):
+        (tmp_path / "val" / f"class{c:02d}").mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(tmp_path / "val" / f"class{c:02d}" / f"{i}.png")
+    (tmp_path / "net.py").write_text(
+        "import torch.nn as nn\n\ndef factory():\n    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(),"
+        " nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 12))\n"
+    )
+    code, out, err = run_cli(capsys, "eval", "--model", f"{tmp_path / 'net.py'}:factory", "--val", str(tmp_path / "val"),
+                             "--input-size", "32", "--mean", "0.3,0.3,0.3", "--std", "0.5,0.5,0.5", "--num-classes", "12", "--json")
+    assert code == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["n"] == 24 and 0 <= result["top1"] <= result["top5"] <= 1
+
+
+def test_eval_non_fmnist_model_needs_val(capsys):
+    code, _, err = run_cli(capsys, "eval", "--model", "lisq.models.resnet:resnet8", "--input-size", "64")
+    assert code == 2 and "--val DIR" in err
+
+
+def test_hub_model_without_extra_is_one_line(capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "timm", None)  # simulate the optional extra being absent
+    code, _, err = run_cli(capsys, "eval", "--model", "timm:resnet18", "--limit", "10")
+    assert code == 2 and "lisq[zoo]" in err
+
+
+def test_hub_model_uses_local_cache_only(capsys, monkeypatch):
+    """A fake torchvision whose pretrained weights are not cached: one clear line, no download attempted."""
+    import sys
+    import types
+
+    calls = []
+
+    def get_model(name, weights=None, num_classes=1000):
+        calls.append((name, weights, num_classes))
+        raise RuntimeError("weights not in cache and TORCH_HUB_OFFLINE set")
+
+    fake_tv = types.ModuleType("torchvision")
+    fake_tv.models = types.SimpleNamespace(get_model=get_model)
+    monkeypatch.setitem(sys.modules, "torchvision", fake_tv)
+    monkeypatch.setitem(sys.modules, "torchvision.models", fake_tv.models)
+    code, _, err = run_cli(capsys, "eval", "--model", "tv:resnet18", "--limit", "10")
+    assert code == 2 and "LISQ_ALLOW_DOWNLOAD" in err and calls == [("resnet18", "DEFAULT", 10)]

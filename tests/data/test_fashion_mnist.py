@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 import torch
+from tests.conftest import write_idx
 
 from lisq.data import FASHION_MNIST_NORM, TensorBatches, load_fashion_mnist
 from lisq.data import fashion_mnist as fm
 from lisq.errors import LisqError
-from tests.conftest import write_idx
 
 
 def test_reads_fixture_from_lisq_data(tiny_fmnist):

@@ -1,10 +1,14 @@
-"""`lisq eval`: top-1 of a model on the real Fashion-MNIST split."""
+"""`lisq eval`: top-1 (and top-5) of a model on real data: the Fashion-MNIST splits or an image folder."""
 
 from __future__ import annotations
 
 import json
 
-from lisq.data import FASHION_MNIST_NORM, TensorBatches, load_fashion_mnist
+import torch
+
+from lisq.data import TensorBatches, load_fashion_mnist
+from lisq.data.image_folder import ImageFolderDataset
+from lisq.data.spec import add_input_spec_args, input_spec_from_args
 from lisq.errors import LisqError
 from lisq.metrics import evaluate
 from lisq.models.resolve import build_model
@@ -12,28 +16,56 @@ from lisq.models.resolve import build_model
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("eval", help="accuracy of a model on real data")
-    p.add_argument("--model", required=True, help="registry name, path/to/file.py:factory or package.module:factory")
+    p.add_argument("--model", required=True, help="registry name, path/to/file.py:factory, package.module:factory, tv:NAME, timm:NAME")
     p.add_argument("--weights", default=None, help="safetensors or torch state-dict file (default: shipped weights)")
-    p.add_argument("--split", default="test", choices=["train", "test"])
+    p.add_argument("--split", default="test", choices=["train", "test"], help="Fashion-MNIST split (ignored with --val)")
+    p.add_argument("--val", default=None, metavar="DIR", help="evaluate on an image folder DIR/<class>/<image> instead")
+    p.add_argument("--class-index", default=None, help="JSON file mapping --val folder names to class indices")
+    p.add_argument("--crop-pct", type=float, default=None,
+                   help="--val preprocessing: resize the short side to input-size/crop-pct, center-crop (default 0.875 for inputs >= 112 px, else 1)")
     p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--workers", type=int, default=0, help="DataLoader workers for --val")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
     p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    add_input_spec_args(p)
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
-    model = build_model(args.model, args.weights)
+def real_batches(args, spec):
+    """(batches, description) for --val DIR or the Fashion-MNIST split."""
+    if args.val:
+        crop = args.crop_pct or (0.875 if spec.size >= 112 else 1.0)
+        dataset = ImageFolderDataset(args.val, spec.size, spec.channels, spec.norm,
+                                     resize=round(spec.size / crop), class_index=args.class_index)
+        if args.limit:
+            dataset = torch.utils.data.Subset(dataset, range(min(args.limit, len(dataset))))
+        loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, num_workers=args.workers)
+        return loader, args.val
+    if (spec.channels, spec.size) != (1, 28):
+        raise LisqError(f"model takes {spec.channels}x{spec.size}x{spec.size} input; evaluate it on your data with --val DIR")
     images, labels = load_fashion_mnist(args.split)
     if args.limit:
         images, labels = images[: args.limit], labels[: args.limit]
+    return TensorBatches(images, labels, spec.norm, args.batch_size), args.split
+
+
+def run(args) -> int:
+    spec = input_spec_from_args(args)
+    model = build_model(args.model, args.weights, spec.num_classes, spec.channels)
+    batches, source = real_batches(args, spec)
+    topk = (1, 5) if spec.num_classes > 10 else (1,)
     try:
-        result = evaluate(model, TensorBatches(images, labels, FASHION_MNIST_NORM, args.batch_size))
+        result = evaluate(model, batches, topk=topk)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0][:160]
-        raise LisqError(f"model {args.model!r} cannot take 1x28x28 Fashion-MNIST input ({first})") from None
-    out = {"model": args.model, "weights": args.weights, "split": args.split, **result}
+        raise LisqError(
+            f"model {args.model!r} cannot take {spec.channels}x{spec.size}x{spec.size} input ({first}); "
+            "set --input-size/--channels to what it expects"
+        ) from None
+    out = {"model": args.model, "weights": args.weights, "split": source, **result}
     if args.json:
         print(json.dumps(out))
     else:
-        print(f"{args.model}: top-1 {100 * out['top1']:.2f} % on {out['n']} {args.split} images")
+        extra = f", top-5 {100 * out['top5']:.2f} %" if "top5" in out else ""
+        print(f"{args.model}: top-1 {100 * out['top1']:.2f} %{extra} on {out['n']} images of {source}")
     return 0

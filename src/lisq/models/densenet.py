@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from lisq.models.layers import Classifier, conv_bn_act, init_weights
+from lisq.models.layers import Classifier, init_weights
 from lisq.models.registry import register_model
 
 

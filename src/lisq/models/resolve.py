@@ -13,16 +13,51 @@ from lisq.errors import LisqError
 from lisq.models.checkpoint import load_weights
 from lisq.models.registry import _REGISTRY, create_model, pretrained_path
 
+HUB_PREFIXES = ("tv", "timm")
+
 
 def is_registry_name(spec: str) -> bool:
     return ":" not in spec
+
+
+def build_hub_model(spec: str, num_classes: int) -> nn.Module:
+    """'tv:NAME' (torchvision) or 'timm:NAME' with pretrained weights from the local cache only.
+
+    torchvision/timm are an optional extra (`pip install lisq[zoo]`), imported here, lazily.
+    Weights must already be in the torch/HF cache (or pass --weights); nothing is downloaded
+    unless LISQ_ALLOW_DOWNLOAD=1.
+    """
+    import os
+
+    hub, _, name = spec.partition(":")
+    allow_download = os.environ.get("LISQ_ALLOW_DOWNLOAD") == "1"
+    try:
+        if hub == "tv":
+            import torchvision.models as tvm
+
+            if not allow_download:
+                os.environ.setdefault("TORCH_HUB_OFFLINE", "1")
+            return tvm.get_model(name, weights="DEFAULT", num_classes=num_classes)
+        import timm
+
+        if not allow_download:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        return timm.create_model(name, pretrained=True, num_classes=num_classes)
+    except ImportError as exc:
+        raise LisqError(f"{spec!r} needs the optional extra: pip install 'lisq[zoo]' ({exc})") from None
+    except (OSError, RuntimeError, ValueError, KeyError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise LisqError(
+            f"cannot build {spec!r} with pretrained weights ({first}); put the weights in the torch/HF cache, "
+            "pass --weights FILE, or set LISQ_ALLOW_DOWNLOAD=1 where the network allows"
+        ) from None
 
 
 def load_factory(spec: str):
     """Import the callable named by 'path/to/file.py:factory' or 'package.module:factory'."""
     target, _, attr = spec.rpartition(":")
     if not target or not attr:
-        raise LisqError(f"model reference {spec!r} must be NAME, path/to/file.py:factory or package.module:factory")
+        raise LisqError(f"model reference {spec!r} must be NAME, path/to/file.py:factory, package.module:factory, tv:NAME or timm:NAME")
     if target.endswith(".py"):
         path = Path(target)
         if not path.is_file():
@@ -48,6 +83,9 @@ def load_factory(spec: str):
 
 def build_model(spec: str, weights: str | None = None, num_classes: int = 10, in_channels: int = 1) -> nn.Module:
     """Build the model named by `spec` and load `weights`; registry names default to shipped weights."""
+    hub = spec.partition(":")[0]
+    if hub in HUB_PREFIXES and weights is None:
+        return build_hub_model(spec, num_classes).eval()
     if is_registry_name(spec):
         if spec not in _REGISTRY:
             create_model(spec)  # raises the unknown-model error with the list of names
@@ -56,6 +94,8 @@ def build_model(spec: str, weights: str | None = None, num_classes: int = 10, in
                 raise LisqError(f"{spec!r} has no shipped weights; pass --weights or run `lisq zoo train {spec}`")
             return create_model(spec, num_classes, in_channels, pretrained=True).eval()
         model = create_model(spec, num_classes, in_channels)
+    elif hub in HUB_PREFIXES:
+        model = _hub_architecture(spec, num_classes)
     else:
         factory = load_factory(spec)
         try:
@@ -67,3 +107,20 @@ def build_model(spec: str, weights: str | None = None, num_classes: int = 10, in
     if weights is not None:
         load_weights(model, weights)
     return model.eval()
+
+
+def _hub_architecture(spec: str, num_classes: int) -> nn.Module:
+    """The architecture alone (random init), for loading user weights into a torchvision/timm model."""
+    hub, _, name = spec.partition(":")
+    try:
+        if hub == "tv":
+            import torchvision.models as tvm
+
+            return tvm.get_model(name, weights=None, num_classes=num_classes)
+        import timm
+
+        return timm.create_model(name, pretrained=False, num_classes=num_classes)
+    except ImportError as exc:
+        raise LisqError(f"{spec!r} needs the optional extra: pip install 'lisq[zoo]' ({exc})") from None
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise LisqError(f"unknown {hub} model {name!r} ({str(exc)[:120]})") from None

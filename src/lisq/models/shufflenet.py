@@ -46,7 +46,7 @@ class ShuffleNetV2(nn.Module):
         super().__init__()
         cin = 24
         layers: list[nn.Module] = [conv_bn_act(in_channels, cin, 3, 2)]
-        for i, (width, n) in enumerate(zip(widths, repeats)):
+        for i, (width, n) in enumerate(zip(widths, repeats, strict=False)):
             for j in range(n):
                 layers.append(ShuffleUnit(cin, width, stride=2 if (j == 0 and i > 0) else 1, split=j > 0))
                 cin = width
