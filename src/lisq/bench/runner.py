@@ -1,0 +1,154 @@
+"""Plan and run the benchmark cells; every finished cell and dataset is kept and never recomputed."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from tqdm import tqdm
+
+from lisq.bench.commands import call, call_json
+from lisq.bench.config import BenchConfig, GeneratorSpec, Setting, Student
+from lisq.models.checkpoint import atomic_write
+
+COLUMNS = ["generator", "sampler", "student", "held_out", "method", "w_bits", "a_bits", "seed", "top1", "fp_top1", "seconds"]
+
+
+@dataclass(frozen=True)
+class Cell:
+    generator: GeneratorSpec
+    student: Student
+    setting: Setting
+    seed: int
+
+    @property
+    def key(self) -> tuple:
+        s = self.setting
+        return (self.generator.key, self.student.name, s.method, str(s.w_bits), str(s.a_bits), str(self.seed))
+
+
+def plan(cfg: BenchConfig) -> list[Cell]:
+    """All cells; non-headline settings run with the first seed only (headline ones with every seed)."""
+    any_headline = any(s.headline for s in cfg.settings)
+    cells = []
+    for seed_i, seed in enumerate(cfg.seeds):
+        for gen in cfg.generators:
+            for setting in cfg.settings:
+                if seed_i > 0 and any_headline and not setting.headline:
+                    continue
+                for student in cfg.students:
+                    cells.append(Cell(gen, student, setting, seed))
+    return cells
+
+
+class ResultsTable:
+    """results.csv, rewritten atomically after every cell so a kill never loses finished rows."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.rows: list[dict] = []
+        if path.is_file():
+            with open(path, newline="") as f:
+                self.rows = list(csv.DictReader(f))
+        self.done = {self._key(r) for r in self.rows}
+
+    @staticmethod
+    def _key(r: dict) -> tuple:
+        return (r["generator"], r["student"], r["method"], str(r["w_bits"]), str(r["a_bits"]), str(r["seed"]))
+
+    def add(self, row: dict) -> None:
+        self.rows.append({k: row[k] for k in COLUMNS})
+        self.done.add(self._key(row))
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        atomic_write(self.path, lambda tmp: Path(tmp).write_text(buf.getvalue()))
+
+
+class Bench:
+    def __init__(self, cfg: BenchConfig, out: Path, quiet: bool = False):
+        self.cfg, self.out, self.quiet = cfg, out, quiet
+        self.results = ResultsTable(out / "results.csv")
+        self.fp_cache: dict[str, float] = {}
+        self.synth_log = out / "synthesis.jsonl"
+
+    def dataset(self, gen: GeneratorSpec, seed: int) -> str:
+        """`--data` value for `lisq quantize`: 'gaussian', 'real' or a synthesized directory (made once)."""
+        if not gen.synthetic:
+            return gen.name
+        data_dir = self.out / "data" / f"{gen.key}-s{seed}"
+        if (data_dir / ".bench_done").is_file():
+            return str(data_dir)
+        argv = ["synth", "--generator", gen.name, "--num-images", str(self.cfg.num_images), "--out", str(data_dir),
+                "--seed", str(seed), "--quiet"]
+        if data_dir.exists():
+            argv.append("--resume")
+        if gen.teachers:
+            argv += ["--teachers", ",".join(gen.teachers)]
+        if gen.school:
+            argv += ["--school", gen.school]
+        if gen.sampler:
+            argv += ["--sampler", gen.sampler]
+        for flag, value in self.cfg.synth.items():
+            argv += [f"--{flag.replace('_', '-')}", str(value)]
+        argv += list(gen.extra)
+        start = time.time()
+        call(argv)
+        seconds = time.time() - start
+        record = {"generator": gen.key, "seed": seed, "seconds": round(seconds, 1), "dir": str(data_dir)}
+        if self.cfg.judges:
+            record["quality"] = call_json(["inspect", str(data_dir), "--judges", ",".join(self.cfg.judges), "--json"])
+        with open(self.synth_log, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        (data_dir / ".bench_done").write_text("ok\n")
+        return str(data_dir)
+
+    def fp_top1(self, student: str) -> float:
+        if student not in self.fp_cache:
+            self.fp_cache[student] = call_json(["eval", "--model", student, "--split", "test", "--json"])["top1"]
+        return self.fp_cache[student]
+
+    def run_cell(self, cell: Cell) -> dict:
+        s = cell.setting
+        data = self.dataset(cell.generator, cell.seed)
+        qdir = self.out / "work" / cell.generator.key / f"s{cell.seed}" / cell.student.name / s.key
+        argv = ["quantize", "--model", cell.student.name, "--data", data, "--method", s.method,
+                "--w-bits", str(s.w_bits), "--a-bits", str(s.a_bits), "--num-samples", str(self.cfg.num_images),
+                "--seed", str(cell.seed), "--out", str(qdir), "--overwrite", "--quiet"]
+        if s.iters:
+            argv += ["--iters", str(s.iters)]
+        start = time.time()
+        call(argv)
+        seconds = time.time() - start
+        top1 = call_json(["eval", "--quantized", str(qdir), "--split", "test", "--json"])["top1"]
+        return {
+            "generator": cell.generator.key, "sampler": cell.generator.sampler or "", "student": cell.student.name,
+            "held_out": str(cell.student.held_out).lower(), "method": s.method, "w_bits": s.w_bits,
+            "a_bits": s.a_bits, "seed": cell.seed, "top1": round(top1, 4), "fp_top1": round(self.fp_top1(cell.student.name), 4),
+            "seconds": round(seconds, 1),
+        }
+
+    def run(self) -> None:
+        cells = [c for c in plan(self.cfg) if c.key not in self.results.done]
+        bar = tqdm(cells, desc="bench", disable=self.quiet)
+        for cell in bar:
+            bar.set_postfix_str(f"{cell.generator.key} {cell.student.name} {cell.setting.key} s{cell.seed}")
+            self.results.add(self.run_cell(cell))
+
+
+def run_bench(cfg: BenchConfig, out: str | Path | None = None, quiet: bool = False) -> Path:
+    """Run (or resume) every cell of `cfg`, then write the tables and plots. Returns the results dir."""
+    from lisq.bench.report import write_report
+
+    out = Path(out or cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / "config.yaml", lambda tmp: Path(tmp).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False)))
+    Bench(cfg, out, quiet).run()
+    write_report(out, cfg)
+    return out

@@ -1,0 +1,21 @@
+"""`lisq bench --config configs/fmnist.yaml [--quick]`: the paper's comparison, resumable."""
+
+from __future__ import annotations
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("bench", help="generators x students x settings x seeds on real test data")
+    p.add_argument("--config", required=True, help="bench recipe, e.g. configs/fmnist.yaml")
+    p.add_argument("--quick", action="store_true", help="apply the recipe's `quick:` overrides (minutes, not hours)")
+    p.add_argument("--out", default=None, help="results directory (default: the recipe's `out`)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from lisq.bench import load_bench_config, run_bench
+
+    cfg = load_bench_config(args.config, quick=args.quick)
+    out = run_bench(cfg, args.out, quiet=args.quiet)
+    print(f"results: {out / 'results.csv'}, table: {out / 'results.md'}, plots: {out / 'accuracy.png'}")
+    return 0

@@ -1,0 +1,127 @@
+"""The bench orchestration, with the CLI verbs replaced by a fake that records calls."""
+
+import csv
+
+import pytest
+import yaml
+
+from lisq.bench import load_bench_config, run_bench
+from lisq.bench import runner as runner_mod
+from lisq.bench.runner import plan
+from lisq.errors import LisqError
+
+RECIPE = {
+    "name": "tiny",
+    "num_images": 64,
+    "seeds": [0, 1],
+    "synth": {"iters": 5, "batch_size": 32},
+    "generators": [{"name": "gaussian"}, {"name": "lis", "sampler": "hierarchical"}],
+    "students": [{"name": "resnet8", "held_out": False}, {"name": "mobilenetv2_050", "held_out": True}],
+    "settings": [{"method": "brecq", "w_bits": 2, "a_bits": 4, "headline": True}, {"method": "minmax", "w_bits": 8, "a_bits": 8}],
+    "quick": {"seeds": [0], "students": [{"name": "resnet8", "held_out": False}]},
+}
+
+
+@pytest.fixture
+def recipe(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(RECIPE))
+    return path
+
+
+class FakeCLI:
+    def __init__(self, fail_after=None):
+        self.calls, self.fail_after = [], fail_after
+
+    def call(self, argv):
+        self.calls.append(argv)
+        if self.fail_after is not None and sum(a[0] == "quantize" for a in self.calls) > self.fail_after:
+            raise KeyboardInterrupt
+        if argv[0] == "synth":
+            out = argv[argv.index("--out") + 1]
+            import pathlib
+
+            pathlib.Path(out).mkdir(parents=True, exist_ok=True)
+        return ""
+
+    def call_json(self, argv):
+        self.calls.append(argv)
+        if argv[0] == "eval" and "--quantized" in argv:
+            qdir = argv[argv.index("--quantized") + 1]
+            return {"top1": 0.5 + 0.01 * len(qdir) % 0.4}
+        return {"top1": 0.9}
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    cli = FakeCLI()
+    monkeypatch.setattr(runner_mod, "call", cli.call)
+    monkeypatch.setattr(runner_mod, "call_json", cli.call_json)
+    return cli
+
+
+def test_plan_headline_cells_get_every_seed(recipe):
+    cells = plan(load_bench_config(recipe))
+    # 2 generators x 2 students x (2 settings for seed 0 + 1 headline setting for seed 1)
+    assert len(cells) == 2 * 2 * 3
+    assert {c.setting.method for c in cells if c.seed == 1} == {"brecq"}
+
+
+def test_quick_overrides(recipe):
+    cfg = load_bench_config(recipe, quick=True)
+    assert cfg.seeds == (0,) and [s.name for s in cfg.students] == ["resnet8"]
+
+
+def test_run_writes_csv_table_and_synthesizes_once_per_generator_and_seed(recipe, tmp_path, fake):
+    out = run_bench(load_bench_config(recipe), tmp_path / "res", quiet=True)
+    with open(out / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == runner_mod.COLUMNS
+    assert len(rows) == 12
+    assert {r["held_out"] for r in rows if r["student"] == "mobilenetv2_050"} == {"true"}
+    synths = [c for c in fake.calls if c[0] == "synth"]
+    assert len(synths) == 2  # lis for seeds 0 and 1; gaussian needs none
+    assert all("--sampler" in c and "--iters" in c for c in synths)
+    quantize = [c for c in fake.calls if c[0] == "quantize"]
+    assert any(c[c.index("--data") + 1] == "gaussian" for c in quantize)
+    assert "resnet8 (in-pool" in (out / "results.md").read_text()
+    assert (out / "accuracy.png").stat().st_size > 0
+
+
+def test_resume_skips_finished_cells(recipe, tmp_path, monkeypatch):
+    cli = FakeCLI(fail_after=5)
+    monkeypatch.setattr(runner_mod, "call", cli.call)
+    monkeypatch.setattr(runner_mod, "call_json", cli.call_json)
+    with pytest.raises(KeyboardInterrupt):
+        run_bench(load_bench_config(recipe), tmp_path / "res", quiet=True)
+    with open(tmp_path / "res" / "results.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == 5
+    again = FakeCLI()
+    monkeypatch.setattr(runner_mod, "call", again.call)
+    monkeypatch.setattr(runner_mod, "call_json", again.call_json)
+    run_bench(load_bench_config(recipe), tmp_path / "res", quiet=True)
+    assert sum(c[0] == "quantize" for c in again.calls) == 7
+    with open(tmp_path / "res" / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 12 and len({tuple(r.values()) for r in rows}) == 12
+
+
+@pytest.mark.parametrize(
+    "change, msg",
+    [
+        ({"colour": 1}, "unknown keys"),
+        ({"generators": [{"name": "magic"}]}, "unknown generator"),
+        ({"settings": [{"method": "brecq", "w_bits": 1, "a_bits": 4}]}, "bits 2-8"),
+        ({"students": [{"name": "resnet8"}]}, "malformed"),
+    ],
+)
+def test_bad_recipes(tmp_path, change, msg):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({**RECIPE, **change}))
+    with pytest.raises(LisqError, match=msg):
+        load_bench_config(path)
+
+
+def test_missing_recipe_is_clear(tmp_path):
+    with pytest.raises(LisqError, match="does not exist"):
+        load_bench_config(tmp_path / "none.yaml")
