@@ -51,3 +51,14 @@ def test_mismatched_keys_and_shapes(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(LisqError, match="does not exist"):
         read_state_dict(tmp_path / "nope.safetensors")
+
+
+def test_atomic_write_gives_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    path = tmp_path / "w.safetensors"
+    save_weights(create_model("resnet8"), path)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
