@@ -10,6 +10,7 @@ import torch.nn as nn
 from lisq.quant.brecq import find_blocks, layer_blocks, reconstruct
 from lisq.quant.calib import calibrate, collect_inputs, init_act_quantizers, init_weight_quantizers
 from lisq.quant.config import QuantConfig
+from lisq.quant.modules import quant_layers
 from lisq.quant.prepare import prepare_model
 from lisq.quant.qat import train_qat
 from lisq.quant.quantizer import set_quant_state
@@ -64,6 +65,13 @@ def _qat(qmodel, fp, calib, config, progress):
     return {"epoch_losses": train_qat(qmodel, fp, calib, config, progress)}
 
 
+@torch.no_grad()
+def bake_weights(qmodel: nn.Module) -> None:
+    """Store every weight as its quantized value, so the saved and exported weights lie on their grid."""
+    for _, layer in quant_layers(qmodel):
+        layer.weight.copy_(layer.weight_quantizer(layer.weight))
+
+
 def quantize(
     model: nn.Module,
     calib: torch.Tensor | Iterable,
@@ -83,6 +91,7 @@ def quantize(
     qmodel, report = prepare_model(model, config, calib[:1])
     info = METHOD_HANDLERS[config.method](qmodel, model, calib, config, progress)
     set_quant_state(qmodel, weights=True, activations=True)
+    bake_weights(qmodel)
     qmodel.eval()
     qmodel.lisq_report = report
     qmodel.lisq_info = info

@@ -102,6 +102,7 @@ class FakeQuantizer(nn.Module):
         self.rounding: nn.Module | None = None
         self.drop_prob = 0.0
         self.export_mode = False
+        self._export_constants = None
 
     @property
     def qmin(self) -> int:
@@ -158,19 +159,34 @@ class FakeQuantizer(nn.Module):
         """Clip to the b-bit range in float, then Q/DQ in an int8 (symmetric) or uint8 container.
 
         Rounding after the clip cannot leave [qmin, qmax], so the container never sees a value the
-        b-bit grid lacks: the graph computes exactly the simulation above.
+        b-bit grid lacks: the graph computes exactly the simulation above. The constants are computed
+        outside the traced arithmetic so the exported graph holds them as plain initializers.
         """
-        scale = self.scale.detach()
-        zero_point = self.zero_point.detach()
-        shape = broadcast_shape(x, self.channel_axis)
-        lo = ((self.qmin - zero_point) * scale).reshape(shape)
-        hi = ((self.qmax - zero_point) * scale).reshape(shape)
-        x = torch.minimum(torch.maximum(x, lo), hi)
+        scale, zero_point, lo, hi = self.export_constants()
         cmin, cmax = quant_range(8, self.symmetric)
-        zp_int = zero_point.round().to(torch.int32)
         if self.per_channel:
-            return torch.fake_quantize_per_channel_affine(x, scale, zp_int, self.channel_axis, cmin, cmax)
-        return torch.fake_quantize_per_tensor_affine(x, scale, zp_int, cmin, cmax)
+            shape = broadcast_shape(x, self.channel_axis)
+            x = torch.minimum(torch.maximum(x, lo.reshape(shape)), hi.reshape(shape))
+            return torch.fake_quantize_per_channel_affine(
+                x, scale, zero_point.to(torch.int32), self.channel_axis, cmin, cmax
+            )
+        x = torch.clamp(x, float(lo), float(hi))
+        return torch.fake_quantize_per_tensor_affine(x, float(scale), int(zero_point), cmin, cmax)
+
+    @torch.no_grad()
+    def export_constants(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(scale, integer zero point, clip low, clip high), frozen by `freeze_export_constants`."""
+        if self._export_constants is not None:
+            return self._export_constants
+        scale = self.scale.detach().clone()
+        zero_point = self.zero_point.detach().round()
+        return scale, zero_point, (self.qmin - zero_point) * scale, (self.qmax - zero_point) * scale
+
+    def freeze_export_constants(self, freeze: bool) -> None:
+        """Hold the constants as plain tensors (not parameters), so a tracer records them as initializers."""
+        self._export_constants = None
+        if freeze:
+            self._export_constants = self.export_constants()
 
 
 def scale_param_groups(qs: list[FakeQuantizer], relative_lr: float) -> list[dict]:
