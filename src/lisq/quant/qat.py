@@ -46,7 +46,7 @@ def train_qat(
     groups = [{"params": weights, "lr": config.qat_lr}] + scale_param_groups([q for _, q in quantizers(qmodel)], config.scale_lr)
     model = qmodel
     if world > 1:
-        model = nn.parallel.DistributedDataParallel(qmodel, find_unused_parameters=True)
+        model = nn.parallel.DistributedDataParallel(qmodel, find_unused_parameters=False)
     n_local = len(calib) // world
     if n_local == 0:
         raise ValueError(f"{len(calib)} calibration samples cannot be split over {world} ranks")
@@ -74,7 +74,7 @@ def train_qat(
                 with torch.no_grad():
                     for _, q in quantizers(qmodel):
                         q.scale.clamp_(min=1e-8)
-                losses.append(float(loss))
+                losses.append(loss.item())
                 bar.update(1)
             history.append(sum(losses) / len(losses))
             bar.set_postfix(kd=f"{history[-1]:.4f}", refresh=False)
