@@ -2,11 +2,10 @@ import copy
 
 import torch
 import torch.nn as nn
+from quant_fixtures import randomize_bn
 
 from lisq.models import create_model
 from lisq.quant.fold import find_bn_pairs, fold_batchnorms
-
-from quant_fixtures import randomize_bn
 
 
 def test_folding_preserves_outputs(tiny_net):

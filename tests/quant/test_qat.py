@@ -24,14 +24,14 @@ def test_qat_lowers_the_distillation_loss(tiny_net, calib):
     history = train_qat(qmodel, tiny_net, calib, cfg)
     assert history[-1] < history[0]
     scales_after = [qmodel.fc.input_quantizer.scale, qmodel.stem[0].weight_quantizer.scale]
-    assert any(not torch.equal(a, b) for a, b in zip(scales_before, scales_after))  # steps are learned
+    assert any(not torch.equal(a, b) for a, b in zip(scales_before, scales_after, strict=True))  # steps are learned
     assert not any(p.requires_grad for p in (qmodel.fc.input_quantizer.scale,))
 
 
 def test_qat_entry_point_is_deterministic(tiny_net, calib):
     cfg = QuantConfig(method="qat", epochs=2, qat_batch_size=32)
     a, b = quantize(tiny_net, calib, cfg), quantize(tiny_net, calib, cfg)
-    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
 
 
 DDP_SCRIPT = """

@@ -117,7 +117,7 @@ def _index(value, idx):
 def reconstruction_loss(out, target) -> torch.Tensor:
     if isinstance(out, torch.Tensor):
         return (out - target).pow(2).sum(dim=1).mean() if out.dim() > 1 else (out - target).pow(2).mean()
-    return sum(reconstruction_loss(o, t) for o, t in zip(out, target))
+    return sum(reconstruction_loss(o, t) for o, t in zip(out, target, strict=True))
 
 
 def reconstruct_block(

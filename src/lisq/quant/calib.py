@@ -144,7 +144,7 @@ def init_act_quantizers(
         for q in qs:
             q.observer.apply(q)
         if method == "mse":
-            for q, (lo, hi) in zip(qs, ranges):
+            for q, (lo, hi) in zip(qs, ranges, strict=True):
                 q.observer = ErrorSearchObserver(lo, hi, q, ACT_GRID, p) if lo is not None else None
             for x in batches(calib, batch_size):
                 model(x)
@@ -152,7 +152,7 @@ def init_act_quantizers(
                 if q.observer is not None:
                     q.observer.apply(q)
     finally:
-        for q, (enabled, observer) in zip(qs, state):
+        for q, (enabled, observer) in zip(qs, state, strict=True):
             q.enabled, q.observer = enabled, observer
 
 

@@ -21,7 +21,7 @@ def balanced_real_subset(num_samples: int, seed: int, norm: Normalization = FASH
     classes = labels.unique().tolist()
     per_class = [num_samples // len(classes) + (1 if i < num_samples % len(classes) else 0) for i in range(len(classes))]
     picked = []
-    for c, k in zip(classes, per_class):
+    for c, k in zip(classes, per_class, strict=True):
         idx = (labels == c).nonzero().flatten()
         picked.append(idx[torch.randperm(len(idx), generator=generator)[:k]])
     order = torch.cat(picked)
