@@ -2,7 +2,8 @@
 
 `mse` searches the clipping range: candidates shrink the observed [min, max] by a factor in
 [0.2, 1.0] (0.01 steps for weights, per channel; 0.02 for activations) and keep the one with the
-lowest sum |x - Q(x)|^p (p = 2 by default, configurable as `mse_p`).
+lowest sum |x - Q(x)|^p (p = 2 by default, configurable as `mse_p`). For activations the error is
+summed over a fixed strided subsample of at most 65536 values per batch.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from lisq.quant.quantizer import FakeQuantizer, broadcast_shape, fake_quantize, 
 
 WEIGHT_GRID = torch.linspace(1.0, 0.2, 81).tolist()
 ACT_GRID = torch.linspace(1.0, 0.2, 41).tolist()
+MAX_SEARCH_ELEMENTS = 1 << 16  # per batch and activation quantizer: the error search runs on a subsample
 
 
 def collect_inputs(data: torch.Tensor | Iterable, num_samples: int | None = None) -> torch.Tensor:
@@ -77,12 +79,18 @@ class ErrorSearchObserver:
         self.errors = None
 
     def update(self, x: torch.Tensor, q: FakeQuantizer) -> None:
+        if not q.per_channel and x.numel() > MAX_SEARCH_ELEMENTS:
+            x = x.flatten()[:: -(-x.numel() // MAX_SEARCH_ELEMENTS)]  # a fixed strided subsample
         shape = broadcast_shape(x, q.channel_axis)
         dims = _reduce_dims(x, q.channel_axis)
         errs = []
         for scale, zp in self.candidates:
-            diff = fake_quantize(x, scale.reshape(shape), zp.reshape(shape), q.qmin, q.qmax) - x
-            errs.append(diff.abs().pow(self.p).sum(dim=dims))
+            if q.per_channel:
+                xq = fake_quantize(x, scale.reshape(shape), zp.reshape(shape), q.qmin, q.qmax)
+            else:
+                xq = torch.fake_quantize_per_tensor_affine(x, float(scale), int(zp), q.qmin, q.qmax)
+            diff = (xq - x).abs_()
+            errs.append((diff.square_() if self.p == 2 else diff.pow_(self.p)).sum(dim=dims))
         errs = torch.stack(errs)
         self.errors = errs if self.errors is None else self.errors + errs
 

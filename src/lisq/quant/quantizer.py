@@ -145,15 +145,27 @@ class FakeQuantizer(nn.Module):
             return x
         if self.export_mode:
             return self.export_forward(x)
-        scale, zero_point = self.qparams(x)
         if self.rounding is not None:
+            scale, zero_point = self.qparams(x)
             out = self.rounding(x, scale, zero_point, self.qmin, self.qmax)
-        else:
+        elif self.scale.requires_grad:
+            scale, zero_point = self.qparams(x)
             out = fake_quantize(x, scale, zero_point, self.qmin, self.qmax)
+        else:
+            out = self.fused_forward(x)
         if self.drop_prob > 0 and self.training:
             keep_float = torch.rand_like(x) < self.drop_prob
             out = torch.where(keep_float, x, out)
         return out
+
+    def fused_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Fixed step: PyTorch's fused kernel, bit-identical to `fake_quantize` (tests) and faster."""
+        zero_point = self.zero_point.round().to(torch.int32)
+        if self.per_channel:
+            return torch.fake_quantize_per_channel_affine(
+                x, self.scale.detach(), zero_point, self.channel_axis, self.qmin, self.qmax
+            )
+        return torch.fake_quantize_per_tensor_affine(x, float(self.scale), int(zero_point), self.qmin, self.qmax)
 
     def export_forward(self, x: torch.Tensor) -> torch.Tensor:
         """Clip to the b-bit range in float, then Q/DQ in an int8 (symmetric) or uint8 container.
