@@ -16,7 +16,9 @@ from lisq.models.resolve import build_model
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("eval", help="accuracy of a model on real data")
-    p.add_argument("--model", required=True, help="registry name, path/to/file.py:factory, package.module:factory, tv:NAME, timm:NAME")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model", help="registry name, path/to/file.py:factory, package.module:factory, tv:NAME, timm:NAME")
+    which.add_argument("--quantized", metavar="QDIR", help="a quantized model directory written by `lisq quantize`")
     p.add_argument("--weights", default=None, help="safetensors or torch state-dict file (default: shipped weights)")
     p.add_argument("--split", default="test", choices=["train", "test"], help="Fashion-MNIST split (ignored with --val)")
     p.add_argument("--val", default=None, metavar="DIR", help="evaluate on an image folder DIR/<class>/<image> instead")
@@ -51,7 +53,17 @@ def real_batches(args, spec):
 
 def run(args) -> int:
     spec = input_spec_from_args(args)
-    model = build_model(args.model, args.weights, spec.num_classes, spec.channels)
+    meta = None
+    if args.quantized:
+        from lisq.quant import load_quantized
+
+        if args.weights:
+            raise LisqError("--weights goes with --model; a QDIR (--quantized) holds its own weights")
+        model, meta = load_quantized(args.quantized)
+        name = args.quantized
+    else:
+        model = build_model(args.model, args.weights, spec.num_classes, spec.channels)
+        name = args.model
     batches, source = real_batches(args, spec)
     topk = (1, 5) if spec.num_classes > 10 else (1,)
     try:
@@ -59,13 +71,17 @@ def run(args) -> int:
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0][:160]
         raise LisqError(
-            f"model {args.model!r} cannot take {spec.channels}x{spec.size}x{spec.size} input ({first}); "
+            f"model {name!r} cannot take {spec.channels}x{spec.size}x{spec.size} input ({first}); "
             "set --input-size/--channels to what it expects"
         ) from None
-    out = {"model": args.model, "weights": args.weights, "split": source, **result}
+    out = {"model": name, "weights": args.weights, "split": source, **result}
+    if meta is not None:
+        q = meta["quant"]
+        out = {"quantized": args.quantized, "model": meta["model"], "method": q["method"], "w_bits": q["w_bits"],
+               "a_bits": q["a_bits"], "split": source, **result}
     if args.json:
         print(json.dumps(out))
     else:
         extra = f", top-5 {100 * out['top5']:.2f} %" if "top5" in out else ""
-        print(f"{args.model}: top-1 {100 * out['top1']:.2f} %{extra} on {out['n']} images of {source}")
+        print(f"{name}: top-1 {100 * out['top1']:.2f} %{extra} on {out['n']} images of {source}")
     return 0

@@ -1,0 +1,98 @@
+"""`quantize(model, calib, QuantConfig(...))`: the one entry point; a registry maps method -> handler."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import torch
+import torch.nn as nn
+
+from lisq.quant.brecq import find_blocks, layer_blocks, reconstruct
+from lisq.quant.calib import calibrate, collect_inputs, init_act_quantizers, init_weight_quantizers
+from lisq.quant.config import QuantConfig
+from lisq.quant.modules import quant_layers
+from lisq.quant.prepare import prepare_model
+from lisq.quant.qat import train_qat
+from lisq.quant.quantizer import set_quant_state
+
+# handler(qmodel, float_model, calib, config, progress) -> dict of diagnostics
+METHOD_HANDLERS: dict[str, Callable[..., dict]] = {}
+
+
+def register_method(name: str):
+    def wrap(fn):
+        METHOD_HANDLERS[name] = fn
+        return fn
+
+    return wrap
+
+
+def _init_ranges(qmodel: nn.Module, calib: torch.Tensor, config: QuantConfig) -> None:
+    init_weight_quantizers(qmodel, config.init, config.mse_p)
+    set_quant_state(qmodel, weights=True, activations=True)
+    init_act_quantizers(qmodel, calib, config.init, config.mse_p)
+
+
+@register_method("minmax")
+def _minmax(qmodel, _fp, calib, config, progress):
+    calibrate(qmodel, calib, "minmax")
+    return {}
+
+
+@register_method("mse")
+def _mse(qmodel, _fp, calib, config, progress):
+    calibrate(qmodel, calib, "mse", config.mse_p)
+    return {}
+
+
+@register_method("adaround")
+def _adaround(qmodel, _fp, calib, config, progress):
+    _init_ranges(qmodel, calib, config)
+    blocks = layer_blocks(qmodel, calib[:1])
+    return {"blocks": blocks, "losses": reconstruct(qmodel, calib, config, blocks, False, 0.0, progress)}
+
+
+@register_method("brecq")
+def _brecq(qmodel, _fp, calib, config, progress):
+    _init_ranges(qmodel, calib, config)
+    blocks = find_blocks(qmodel, calib[:1])
+    return {"blocks": blocks, "losses": reconstruct(qmodel, calib, config, blocks, True, config.qdrop, progress)}
+
+
+@register_method("qat")
+def _qat(qmodel, fp, calib, config, progress):
+    _init_ranges(qmodel, calib, config)
+    return {"epoch_losses": train_qat(qmodel, fp, calib, config, progress)}
+
+
+@torch.no_grad()
+def bake_weights(qmodel: nn.Module) -> None:
+    """Store every weight as its quantized value, so the saved and exported weights lie on their grid."""
+    for _, layer in quant_layers(qmodel):
+        layer.weight.copy_(layer.weight_quantizer(layer.weight))
+
+
+def quantize(
+    model: nn.Module,
+    calib: torch.Tensor | Iterable,
+    config: QuantConfig | None = None,
+    num_samples: int | None = None,
+    progress: bool = False,
+) -> nn.Module:
+    """Quantized copy of `model` (the original is untouched), calibrated on `calib`.
+
+    `calib`: a tensor of model inputs, a DataLoader, or any iterable of x or (x, label) batches; labels
+    are never used. The result carries `lisq_report` (layer bits, folded BNs, float layers, diagnostics).
+    """
+    config = config or QuantConfig()
+    calib = collect_inputs(calib, num_samples)
+    torch.manual_seed(config.seed)
+    model = model.eval()
+    qmodel, report = prepare_model(model, config, calib[:1])
+    info = METHOD_HANDLERS[config.method](qmodel, model, calib, config, progress)
+    set_quant_state(qmodel, weights=True, activations=True)
+    bake_weights(qmodel)
+    qmodel.eval()
+    qmodel.lisq_report = report
+    qmodel.lisq_info = info
+    return qmodel

@@ -1,0 +1,206 @@
+"""BRECQ (Li et al. 2021): block-wise output reconstruction, blocks found from the module tree.
+
+Blocks: walk the model from the root; a quantized layer is a block; nn.Sequential / ModuleList /
+ModuleDict and the root are containers whose children are visited; any other module (a residual
+block, an inverted residual, a concat unit: a module whose forward combines its children in its own
+way) is one block when it holds at most `max_block_layers` quantized layers, else its children are
+visited. Plain nets therefore reconstruct layer by layer. A child's output depends only on its
+inputs, so any split is valid: inputs and targets are captured with hooks at the block boundary.
+
+Per block, in execution order: input = what the already-quantized model feeds the block, target =
+the float model's output of the block; Adam on the AdaRound variables (and, for BRECQ, on the
+activation steps of the block's quantizers, LSQ-style) minimises
+    sum over channels of (out - target)^2, averaged over the rest  +  round_reg * rounding regulariser.
+QDrop (Wei et al. 2022): during reconstruction each activation of the block keeps its float value
+with probability `qdrop`. We use the plain output MSE, not BRECQ's Fisher-weighted loss (our choice).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+from tqdm import tqdm
+
+from lisq.quant.adaround import attach_rounding, bake_rounding, beta_schedule
+from lisq.quant.config import QuantConfig
+from lisq.quant.modules import QUANT_LAYERS
+from lisq.quant.prepare import execution_order
+from lisq.quant.quantizer import scale_param_groups, set_quant_state
+
+CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+
+
+class _StopForward(Exception):
+    """Raised by a capture hook once the block of interest has been reached."""
+
+
+def _num_quant_layers(module: nn.Module) -> int:
+    return sum(isinstance(m, QUANT_LAYERS) for m in module.modules())
+
+
+def find_blocks(model: nn.Module, example_input: torch.Tensor | None = None, max_block_layers: int = 8) -> list[str]:
+    """Names of the reconstruction blocks, in execution order when an example input is given."""
+
+    def visit(name: str, module: nn.Module, is_root: bool) -> list[str]:
+        count = _num_quant_layers(module)
+        if count == 0:
+            return []
+        if isinstance(module, QUANT_LAYERS):
+            return [name]
+        if is_root or isinstance(module, CONTAINERS) or count > max_block_layers:
+            out = []
+            for child_name, child in module.named_children():
+                out += visit(f"{name}.{child_name}" if name else child_name, child, False)
+            return out
+        return [name]
+
+    blocks = visit("", model, True)
+    if example_input is not None:
+        blocks = execution_order(model, example_input, blocks)
+    return blocks
+
+
+def layer_blocks(model: nn.Module, example_input: torch.Tensor | None = None) -> list[str]:
+    """Every quantized layer on its own (AdaRound), in execution order."""
+    names = [n for n, m in model.named_modules() if isinstance(m, QUANT_LAYERS)]
+    return execution_order(model, example_input, names) if example_input is not None else names
+
+
+def _clone(value):
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, list | tuple):
+        return type(value)(_clone(v) for v in value)
+    raise TypeError(f"block boundary carries a {type(value).__name__}; only tensors are supported")
+
+
+@torch.no_grad()
+def capture(model: nn.Module, block: nn.Module, calib: torch.Tensor, batch_size: int, output: bool):
+    """Inputs (a tuple of tensors) or the output of `block` over all of `calib`, concatenated."""
+    store = []
+
+    def pre_hook(_m, args):
+        store.append(_clone(tuple(args)))
+        raise _StopForward
+
+    def post_hook(_m, _args, out):
+        store.append(_clone(out))
+        raise _StopForward
+
+    handle = block.register_forward_hook(post_hook) if output else block.register_forward_pre_hook(pre_hook)
+    try:
+        for start in range(0, len(calib), batch_size):
+            try:
+                model(calib[start : start + batch_size])
+            except _StopForward:
+                pass
+    finally:
+        handle.remove()
+    return _concat(store)
+
+
+def _concat(parts):
+    first = parts[0]
+    if isinstance(first, torch.Tensor):
+        return torch.cat(parts)
+    return type(first)(_concat([p[i] for p in parts]) for i in range(len(first)))
+
+
+def _index(value, idx):
+    if isinstance(value, torch.Tensor):
+        return value[idx]
+    return type(value)(_index(v, idx) for v in value)
+
+
+def reconstruction_loss(out, target) -> torch.Tensor:
+    if isinstance(out, torch.Tensor):
+        return (out - target).pow(2).sum(dim=1).mean() if out.dim() > 1 else (out - target).pow(2).mean()
+    return sum(reconstruction_loss(o, t) for o, t in zip(out, target, strict=True))
+
+
+def reconstruct_block(
+    model: nn.Module, block: nn.Module, calib: torch.Tensor, config: QuantConfig,
+    learn_act: bool, qdrop: float, generator: torch.Generator, bar=None,
+) -> float:
+    """Learn the rounding (and activation steps) of one block; returns the final reconstruction loss."""
+    layers = [m for m in block.modules() if isinstance(m, QUANT_LAYERS)]
+    capture_bs = 256
+    set_quant_state(model, weights=False, activations=False)
+    target = capture(model, block, calib, capture_bs, output=True)
+    set_quant_state(model, weights=True, activations=True)
+    inputs = capture(model, block, calib, capture_bs, output=False)
+
+    roundings = [attach_rounding(layer) for layer in layers]
+    groups = [{"params": [r.alpha for r in roundings], "lr": config.round_lr}]
+    act_quantizers = [layer.input_quantizer for layer in layers]
+    if learn_act:
+        for q in act_quantizers:
+            q.scale.requires_grad_(True)
+        groups += scale_param_groups(act_quantizers, config.scale_lr)
+    optimizer = torch.optim.Adam(groups)
+    # cosine decay for the activation steps only (as BRECQ); the rounding keeps its learning rate
+    cosine = lambda s: 0.5 * (1 + math.cos(math.pi * s / config.iters))  # noqa: E731
+    decays = [lambda _s: 1.0] + [cosine] * (len(groups) - 1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, decays)
+    for q in act_quantizers:
+        q.drop_prob = qdrop
+        q.train()
+    warm_steps = config.round_warmup * config.iters
+    n = len(calib)
+    loss_value = float("nan")
+    try:
+        for step in range(config.iters):
+            idx = torch.randint(n, (min(config.batch_size, n),), generator=generator)
+            out = block(*_index(inputs, idx))
+            rec = reconstruction_loss(out, _index(target, idx))
+            loss = rec
+            if step >= warm_steps:
+                beta = beta_schedule(step, config.iters, config.round_warmup, *config.round_beta)
+                loss = loss + config.round_reg * sum(r.regularizer(beta) for r in roundings)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            with torch.no_grad():
+                for q in act_quantizers:
+                    q.scale.clamp_(min=1e-8)
+            loss_value = float(rec)
+            if bar is not None:
+                bar.update(1)
+                if step % 50 == 0:
+                    bar.set_postfix(rec=f"{loss_value:.4g}", refresh=False)
+    finally:
+        for q in act_quantizers:
+            q.drop_prob = 0.0
+            q.eval()
+            q.scale.requires_grad_(False)
+        for layer in layers:
+            bake_rounding(layer)
+    return loss_value
+
+
+def reconstruct(
+    model: nn.Module, calib: torch.Tensor, config: QuantConfig, blocks: list[str],
+    learn_act: bool, qdrop: float, progress: bool = False,
+) -> dict[str, float]:
+    """Reconstruct `blocks` in order; model parameters are frozen meanwhile. Returns block -> final loss."""
+    generator = torch.Generator().manual_seed(config.seed)
+    frozen = [(p, p.requires_grad) for p in model.parameters()]
+    for p, _ in frozen:
+        p.requires_grad_(False)
+    losses = {}
+    bar = tqdm(total=len(blocks) * config.iters, desc="reconstruct", disable=not progress, mininterval=2)
+    try:
+        for name in blocks:
+            bar.set_description(f"reconstruct {name}")
+            losses[name] = reconstruct_block(
+                model, model.get_submodule(name), calib, config, learn_act, qdrop, generator, bar
+            )
+    finally:
+        bar.close()
+        for p, flag in frozen:
+            p.requires_grad_(flag)
+    set_quant_state(model, weights=True, activations=True)
+    return losses

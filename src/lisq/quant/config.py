@@ -1,0 +1,87 @@
+"""QuantConfig: one frozen dataclass for every method; round-trips to JSON/YAML through plain dicts."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+
+from lisq.errors import LisqError
+from lisq.quant.quantizer import check_bits
+
+METHODS = ("minmax", "mse", "adaround", "brecq", "qat")
+RANGE_INITS = ("minmax", "mse")
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    """How to quantize. Defaults are the ones measured on Fashion-MNIST (see RESULTS.md, Quantization).
+
+    Bit widths and layout: weights per output channel (symmetric by default), activations per tensor
+    (asymmetric, so unsigned after ReLU); `first_last_bits` for the first and last quantized layer
+    (weights and input), None = same as the body.
+    Reconstruction (adaround, brecq): `iters` Adam steps per block of `batch_size` calibration samples,
+    learned rounding (lr `round_lr`, regulariser weight `round_reg`, beta annealed `round_beta` after
+    `round_warmup` of the steps); brecq also learns activation steps and applies QDrop with
+    probability `qdrop` (0 disables it).
+    QAT: `epochs` over the calibration set, Adam lr `qat_lr` for weights with cosine decay, batch
+    `qat_batch_size`, KL distillation from the float model at temperature `kd_temperature`.
+    Learned step sizes (brecq activations, all QAT steps) use Adam with lr = `scale_lr` times the
+    quantizer's initial step, i.e. a relative rate.
+    """
+
+    method: str = "brecq"
+    w_bits: int = 4
+    a_bits: int = 4
+    first_last_bits: int | None = 8
+    w_symmetric: bool = True
+    w_per_channel: bool = True
+    a_symmetric: bool = False
+    fold_bn: bool = True
+    init: str = "mse"
+    mse_p: float = 2.0
+    iters: int = 1000
+    batch_size: int = 32
+    round_lr: float = 1e-3
+    round_reg: float = 0.01
+    round_warmup: float = 0.2
+    round_beta: tuple[float, float] = (20.0, 2.0)
+    scale_lr: float = 1e-3
+    qdrop: float = 0.5
+    epochs: int = 20
+    qat_lr: float = 1e-4
+    qat_batch_size: int = 64
+    kd_temperature: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise LisqError(f"unknown quantization method {self.method!r}; use one of {', '.join(METHODS)}")
+        check_bits(self.w_bits, "weight bits (--w-bits)")
+        check_bits(self.a_bits, "activation bits (--a-bits)")
+        if self.first_last_bits is not None:
+            check_bits(self.first_last_bits, "first/last layer bits")
+        if self.init not in RANGE_INITS:
+            raise LisqError(f"unknown range init {self.init!r}; use one of {', '.join(RANGE_INITS)}")
+        for name in ("iters", "batch_size", "epochs", "qat_batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise LisqError(f"{name} must be a positive integer, got {value!r}")
+        if not 0.0 <= self.qdrop < 1.0:
+            raise LisqError(f"qdrop must be in [0, 1), got {self.qdrop}")
+        object.__setattr__(self, "round_beta", tuple(float(b) for b in self.round_beta))
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["round_beta"] = list(self.round_beta)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> QuantConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise LisqError(f"unknown quantization config keys {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+    def replace(self, **changes) -> QuantConfig:
+        return dataclasses.replace(self, **changes)
