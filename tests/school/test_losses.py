@@ -1,0 +1,71 @@
+import pytest
+import torch
+import torch.nn.functional as F
+from tiny_models import NoBNNet, tiny_a
+
+from lisq.errors import LisqError
+from lisq.school.hooks import BNMomentsAccumulator, BNStatsRecorder
+from lisq.school.losses import bn_term, ce_term, l2_term, tv_term
+
+
+def test_bn_term_by_hand():
+    stats = [
+        (torch.tensor([1.0, 2.0]), torch.tensor([1.0, 1.0]), torch.tensor([1.0, 0.0]), torch.tensor([4.0, 1.0])),  # 2 + 3
+        (torch.tensor([0.0]), torch.tensor([2.0]), torch.tensor([0.0]), torch.tensor([2.0])),  # 0 + 0
+    ]
+    assert bn_term(stats).item() == pytest.approx((2.0 + 3.0 + 0.0) / 2)
+
+
+def test_recorder_captures_bn_input_statistics():
+    model = tiny_a()
+    x = torch.randn(5, 1, 8, 8)
+    rec = BNStatsRecorder(model)
+    with rec:
+        model(x)
+    assert len(rec.stats) == 2
+    conv_out = model.features[0](x)
+    mean, var, rm, rv = rec.stats[0]
+    assert torch.allclose(mean, conv_out.mean((0, 2, 3)), atol=1e-6)
+    assert torch.allclose(var, conv_out.var((0, 2, 3), unbiased=False), atol=1e-6)
+    assert rm is model.features[1].running_mean and rv is model.features[1].running_var
+    model(x)  # outside the context nothing is recorded
+    assert len(rec.stats) == 2
+    rec.remove()
+
+
+def test_moments_accumulator_equals_whole_set_statistics():
+    model = tiny_a()
+    x = torch.randn(12, 1, 8, 8)
+    acc = BNMomentsAccumulator(model)
+    with torch.no_grad():
+        model(x[:5])
+        model(x[5:])
+        conv_out = model.features[0](x).double()
+    mean, var, _, _ = acc.moments()[0]
+    assert torch.allclose(mean, conv_out.mean((0, 2, 3)), atol=1e-9)
+    assert torch.allclose(var, conv_out.var((0, 2, 3), unbiased=False), atol=1e-9)
+
+
+def test_no_bn_teacher_is_refused_in_one_line():
+    with pytest.raises(LisqError, match="no BatchNorm layers") as info:
+        BNStatsRecorder(NoBNNet(), "plain")
+    assert "\n" not in str(info.value)
+
+
+def test_ce_term_hard_and_soft_by_hand():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    labels = torch.tensor([0, 0])
+    assert ce_term(logits, labels).item() == pytest.approx(F.cross_entropy(logits, labels).item())
+    soft = torch.tensor([[0.5, 0.5], [1.0, 0.0]])
+    ls = torch.log_softmax(logits, 1)
+    hand = -(0.5 * ls[0, 0] + 0.5 * ls[0, 1] + ls[1, 0]) / 2
+    assert ce_term(logits, soft).item() == pytest.approx(hand.item())
+
+
+def test_tv_and_l2_by_hand():
+    x = torch.tensor([[[[0.0, 1.0], [3.0, 5.0]]]])
+    # vertical diffs: 3, 4 -> mean 3.5; horizontal: 1, 2 -> mean 1.5
+    assert tv_term(x, "l1").item() == pytest.approx(5.0)
+    assert tv_term(x, "l2").item() == pytest.approx((9 + 16) / 2 + (1 + 4) / 2)
+    two = torch.cat([x, 2 * x])
+    assert l2_term(two).item() == pytest.approx((35 + 140) / 2)
