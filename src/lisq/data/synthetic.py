@@ -55,7 +55,7 @@ class SyntheticDataset(torch.utils.data.Dataset):
             with Image.open(path) as im:
                 if self.image_size and im.size != (self.image_size, self.image_size):
                     im = im.resize((self.image_size, self.image_size), Image.BILINEAR)
-                arr = np.asarray(im, dtype=np.uint8)
+                arr = np.array(im, dtype=np.uint8)
         except OSError as exc:
             raise LisqError(f"cannot read {path} ({exc}); rerun `lisq synth ... --resume` or --overwrite") from None
         return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)

@@ -99,9 +99,7 @@ def _teacher_spec(entry, defaults: dict, base: Path | None, source: str, where: 
             if not Path(target).is_file():
                 raise LisqError(f"{source}: model file {target!r} of {where} does not exist; fix the path (relative to the YAML file)")
             model = f"{target}:{model.rpartition(':')[2]}"
-        spec = TeacherSpec(name=model, model=model)
-        if weights is None:
-            raise LisqError(f"{source}: teacher {model!r} in {where} has no 'weights:'; give a safetensors or state-dict file")
+        spec = TeacherSpec(name=model, model=model)  # weights optional: the factory may load its own
     if weights is not None and not Path(weights).is_file():
         raise LisqError(f"{source}: weights file {weights!r} of teacher {model!r} does not exist; fix the path (relative to the YAML file)")
     spec.weights = weights

@@ -101,6 +101,7 @@ class Teacher:
         self.spec = spec
         self.model = spec.build(device)
         self.recorder = BNStatsRecorder(self.model, spec.name) if need_bn else None
+        self._check_output(device)
         self.canvas_norm, self.canvas_size, self.canvas_channels = canvas_norm, canvas_size, canvas_channels
         self.same_channels = canvas_channels == spec.channels
         self.same_norm = self.same_channels and tuple(canvas_norm.mean) == tuple(spec.mean) and tuple(canvas_norm.std) == tuple(spec.std)
@@ -110,6 +111,17 @@ class Teacher:
             tm, ts = torch.tensor(spec.mean), torch.tensor(spec.std)
             self.scale = (cs / ts).float().view(1, -1, 1, 1).to(device)
             self.shift = ((cm - tm) / ts).float().view(1, -1, 1, 1).to(device)
+
+    @torch.no_grad()
+    def _check_output(self, device) -> None:
+        probe = torch.zeros(2, self.spec.channels, self.spec.input_size, self.spec.input_size, device=device)
+        try:
+            out = self.model(probe)
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            raise LisqError(f"teacher {self.spec.name!r} cannot take {self.spec.channels}x{self.spec.input_size}x{self.spec.input_size} input ({first}); fix input_size/channels in the school") from None
+        if out.ndim != 2 or out.shape[1] != self.spec.num_classes:
+            raise LisqError(f"teacher {self.spec.name!r} outputs {tuple(out.shape[1:])} logits but the school has {self.spec.num_classes} classes; fix num_classes or the model")
 
     def adapt(self, x: torch.Tensor) -> torch.Tensor:
         """Map a batch from the canvas to this teacher's input: channels, resolution, normalisation."""
