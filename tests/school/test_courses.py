@@ -108,8 +108,8 @@ def test_missing_shipped_weights_for_registry_name(monkeypatch, tmp_path):
 
 
 def test_declared_classes_checked_against_model_output(tmp_path, tiny_ref):
-    from lisq.school.teacher import Teacher
     from lisq.data import FASHION_MNIST_NORM
+    from lisq.school.teacher import Teacher
 
     school = school_from_dict({"courses": [{"name": "x", "teachers": [{"model": f"{tiny_ref}:tiny_5class"}]}]})
     with pytest.raises(LisqError, match="outputs \\(5,\\) logits but the school has 10"):
