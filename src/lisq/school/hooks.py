@@ -24,6 +24,37 @@ def require_bn(model: nn.Module, name: str) -> list[_BatchNorm]:
     return layers
 
 
+class BatchMoments(torch.autograd.Function):
+    """Per-channel batch mean and (biased) variance of an [N, C, ...] tensor, with a fused backward.
+
+    Sums over the spatial dims first, then the batch (on CPU ~10x faster than torch.var_mean over
+    (0, 2, 3) of an NCHW tensor), and returns the input gradient in one addcmul:
+    d/dx = gm / n + (2 gv / n) (x - mean).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor):
+        count = x.numel() // x.shape[1]
+        if x.ndim > 2:
+            dims = tuple(range(2, x.ndim))
+            s, sq = x.sum(dims).sum(0), (x * x).sum(dims).sum(0)
+        else:
+            s, sq = x.sum(0), (x * x).sum(0)
+        mean = s / count
+        var = sq / count - mean * mean
+        ctx.save_for_backward(x, mean)
+        ctx.count = count
+        return mean, var
+
+    @staticmethod
+    def backward(ctx, grad_mean: torch.Tensor, grad_var: torch.Tensor):
+        x, mean = ctx.saved_tensors
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        scale = (2.0 / ctx.count) * grad_var
+        offset = grad_mean / ctx.count - scale * mean
+        return torch.addcmul(offset.view(shape), scale.view(shape), x)
+
+
 class BNStatsRecorder:
     """Forward hooks that record (batch mean, batch var, running mean, running var) of each BN input.
 
@@ -35,15 +66,31 @@ class BNStatsRecorder:
         self.layers = require_bn(model, name)
         self.stats: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = []
         self.active = False
+        self._layer_index: torch.Tensor | None = None
         self._handles = [layer.register_forward_hook(self._hook) for layer in self.layers]
 
     def _hook(self, module: _BatchNorm, inputs, output) -> None:
         if not self.active:
             return
-        x = inputs[0]
-        dims = [0] + list(range(2, x.ndim))
-        var, mean = torch.var_mean(x, dim=dims, correction=0)
+        mean, var = BatchMoments.apply(inputs[0])
         self.stats.append((mean, var, module.running_mean, module.running_var))
+
+    def bn_loss(self) -> torch.Tensor:
+        """The BN term of the last forward: mean over layers of ||mu - mu_t||_2 + ||var - var_t||_2.
+
+        Same value as losses.bn_term(self.stats), computed with a handful of batched ops
+        instead of six per layer (the loop's overhead budget is tight on small CPUs).
+        """
+        if self._layer_index is None or self._layer_index.numel() != sum(layer.num_features for layer in self.layers):
+            sizes = torch.tensor([layer.num_features for layer in self.layers])
+            self._layer_index = torch.repeat_interleave(torch.arange(len(self.layers)), sizes).to(self.layers[0].running_mean.device)
+        means = torch.cat([m for m, _, _, _ in self.stats])
+        variances = torch.cat([v for _, v, _, _ in self.stats])
+        run_mean = torch.cat([rm for _, _, rm, _ in self.stats])
+        run_var = torch.cat([rv for _, _, _, rv in self.stats])
+        sq = torch.stack([(means - run_mean).pow(2), (variances - run_var).pow(2)])
+        per_layer = sq.new_zeros(2, len(self.stats)).index_add(1, self._layer_index, sq)
+        return per_layer.clamp_min(1e-20).sqrt().sum() / len(self.stats)
 
     def __enter__(self) -> BNStatsRecorder:
         self.stats = []

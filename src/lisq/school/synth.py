@@ -34,7 +34,7 @@ from lisq.school.courses import (
     school_from_modules,
     school_from_names,
 )
-from lisq.school.losses import bn_term, ce_term, l2_term, tv_term
+from lisq.school.losses import ce_term, l2_term, tv_term
 from lisq.school.teacher import Teacher
 from lisq.school.writer import DatasetWriter
 
@@ -200,7 +200,7 @@ class Synthesizer:
                     logits = t.model(t.adapt(xa))
                 if a_ce:
                     ce = ce + w * ce_term(logits, target)
-                bn = bn + w * bn_term(t.recorder.stats)
+                bn = bn + w * t.recorder.bn_loss()
             passes += len(active)
             ce, bn = ce / len(active), bn / len(active)
             loss = a_ce * ce + a_bn * bn
