@@ -199,10 +199,25 @@ def test_world_size_1_and_2_give_identical_bytes(tmp_path, tiny_ref):
     opts = ["--num-images", "12", "--batch-size", "4", "--iters", "8", "--generator", "mixmix"]
     one = subprocess.run(_cli(tiny_ref, tmp_path / "p1", *opts), env=ENV, capture_output=True, text=True, timeout=120)
     assert one.returncode == 0, one.stderr[-2000:]
-    two = subprocess.run(_cli(tiny_ref, tmp_path / "p2", *opts, nproc=2), env=ENV, capture_output=True, text=True, timeout=180)
+    two = subprocess.run(_cli(tiny_ref, tmp_path / "p2", *opts, "--json", "--k", "1", nproc=2), env=ENV, capture_output=True, text=True, timeout=180)
     assert two.returncode == 0, two.stderr[-2000:]
-    d1, d2 = tree_digest(tmp_path / "p1"), tree_digest(tmp_path / "p2")
+    one_k1 = subprocess.run(_cli(tiny_ref, tmp_path / "p1k1", *opts, "--k", "1"), env=ENV, capture_output=True, text=True, timeout=120)
+    assert one_k1.returncode == 0, one_k1.stderr[-2000:]
+    d1, d2 = tree_digest(tmp_path / "p1k1"), tree_digest(tmp_path / "p2")
     assert len(d1) == 13 and d1 == d2
+    assert tree_digest(tmp_path / "p1") != d1  # k changes the data (sanity)
+    # each rank loaded exactly the teachers its own batches drew
+    from lisq.school.courses import school_from_names
+    from lisq.school.synth import resolve_canvas
+
+    school = school_from_names([f"{tiny_ref}:{f}" for f in ("tiny_a", "tiny_b", "tiny_c")])
+    cfg = resolve_canvas(SynthConfig(generator="mixmix", num_images=12, batch_size=4, iters=8, seed=3, k=1).resolved(), school)
+    planner = Synthesizer(cfg, school, torch.device("cpu"))
+    summaries = [json.loads(line) for line in two.stdout.splitlines() if line.startswith("{")]
+    assert sorted(s["rank"] for s in summaries) == [0, 1]
+    for s in summaries:
+        drawn = {school.teachers[i].name for b in range(s["rank"], 3, 2) for _, seg in planner.plan(b) for i in seg}
+        assert set(s["teachers_loaded"]) == drawn
 
 
 def test_kill_9_then_resume_loses_and_duplicates_nothing(tmp_path, tiny_ref):
