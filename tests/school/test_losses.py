@@ -91,3 +91,27 @@ def test_batch_moments_gradient_matches_autograd():
     assert torch.autograd.gradcheck(BatchMoments.apply, (x,))
     x2 = torch.randn(7, 3, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(BatchMoments.apply, (x2,))
+
+
+def test_fused_bn_moments_same_output_and_gradients_as_plain_path():
+    model = tiny_a().double()
+    x = torch.randn(4, 1, 9, 9, dtype=torch.float64, requires_grad=True)
+    results = []
+    for fused in (True, False):
+        rec = BNStatsRecorder(model, fused=fused)
+        with rec:
+            out = model(x)
+        loss = out.pow(2).sum() + rec.bn_loss()
+        results.append((out.detach(), torch.autograd.grad(loss, x)[0]))
+        rec.remove()
+    assert torch.allclose(results[0][0], model(x).detach())
+    assert torch.allclose(results[0][0], results[1][0]) and torch.allclose(results[0][1], results[1][1])
+
+
+def test_fused_bn_moments_gradcheck():
+    from lisq.school.hooks import FusedBatchNormMoments
+
+    x = torch.randn(3, 4, 5, 5, dtype=torch.float64, requires_grad=True)
+    w, b = torch.rand(4, dtype=torch.float64) + 0.5, torch.randn(4, dtype=torch.float64)
+    rm, rv = torch.randn(4, dtype=torch.float64), torch.rand(4, dtype=torch.float64) + 0.5
+    assert torch.autograd.gradcheck(lambda t: FusedBatchNormMoments.apply(t, w, b, rm, rv, 1e-5), (x,))
