@@ -1,14 +1,21 @@
 import gzip
 import struct
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-torch.set_num_threads(1)
-
+TESTS = Path(__file__).parent
+sys.path.insert(0, str(TESTS / "school"))
 REAL_FMNIST = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    torch.set_num_threads(1)
+    yield
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -33,3 +40,9 @@ def real_fmnist():
     if not REAL_FMNIST.is_file():
         pytest.fail("real Fashion-MNIST is missing: `make test` installs dataset-fashion-mnist")
     return REAL_FMNIST.parent
+
+
+@pytest.fixture
+def tiny_ref() -> str:
+    """A file.py:factory reference prefix for the tiny test models."""
+    return str(TESTS / "school" / "tiny_models.py")

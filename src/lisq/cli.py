@@ -10,7 +10,7 @@ from lisq import __version__
 from lisq.errors import LisqError
 
 # Each module defines register(subparsers) and sets `func(args) -> int` on its parser.
-COMMAND_MODULES = ["zoo", "eval", "demo", "bench", "quantize", "export"]
+COMMAND_MODULES = ["zoo", "eval", "demo", "bench", "quantize", "export", "synth", "inspect"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,80 @@
+"""`lisq synth`: synthesize a calibration set (ImageFolder PNGs + manifest) with one of six generators."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+
+from lisq.school.config import GENERATORS, SynthConfig
+
+# CLI flag -> SynthConfig field, for the settings a user usually touches.
+FLAG_FIELDS = {
+    "num_images": int, "batch_size": int, "iters": int, "lr": float, "seed": int, "a_ce": float, "a_bn": float,
+    "a_tv": float, "a_l2": float, "jitter": int, "sampler": str, "k": int, "resample_every": int, "teacher": str,
+    "mix_prob": float, "image_size": int, "num_classes": int,
+}
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("synth", help="synthesize calibration images by inverting teachers")
+    p.add_argument("--generator", default=None, choices=list(GENERATORS), help="default: lis (or the --config file's)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--teachers", default=None, help="comma-separated model references (registry names or file.py:factory)")
+    src.add_argument("--school", default=None, help="school YAML: courses -> teachers (default: the shipped school)")
+    p.add_argument("--out", required=True, help="output directory (ImageFolder layout)")
+    p.add_argument("--config", default=None, help="YAML of synthesis settings (flags override it), e.g. configs/synth_lis.yaml")
+    p.add_argument("--num-images", type=int, default=None, help="default 1024")
+    p.add_argument("--batch-size", type=int, default=None, help="images optimised together (default 64)")
+    p.add_argument("--iters", type=int, default=None, help="Adam iterations per batch (default 300)")
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 0.2, cosine decay)")
+    p.add_argument("--seed", type=int, default=None, help="run seed; every batch derives its streams from (seed, batch)")
+    p.add_argument("--a-ce", type=float, default=None, help="weight of the cross-entropy term")
+    p.add_argument("--a-bn", type=float, default=None, help="weight of the BN-statistics term")
+    p.add_argument("--a-tv", type=float, default=None, help="weight of the total-variation prior")
+    p.add_argument("--a-l2", type=float, default=None, help="weight of the l2 prior")
+    p.add_argument("--jitter", type=int, default=None, help="random shift in pixels per iteration")
+    p.add_argument("--no-flip", dest="flip", action="store_false", default=None, help="no random horizontal flips")
+    p.add_argument("--sampler", default=None, choices=["all", "uniform", "hierarchical", "single"])
+    p.add_argument("--k", type=int, default=None, help="teachers (courses) drawn per schedule (default 2)")
+    p.add_argument("--resample-every", type=int, default=None, help="redraw the schedule every R iterations (0: per batch)")
+    p.add_argument("--teacher", default=None, help="the teacher of the single sampler (a name in the school)")
+    p.add_argument("--mix-prob", type=float, default=None, help="CutMix probability per iteration (mixmix: 0.5)")
+    p.add_argument("--image-size", type=int, default=None, help="output resolution (default: largest teacher input)")
+    p.add_argument("--num-classes", type=int, default=None)
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing lisq dataset in --out")
+    p.add_argument("--device", default="auto", help="auto (cuda:LOCAL_RANK if available), cpu, cuda:0 ...")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads per worker")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    p.set_defaults(func=run)
+
+
+def build_config(args) -> SynthConfig:
+    cfg = SynthConfig.from_yaml(args.config) if args.config else SynthConfig()
+    known = {f.name for f in fields(SynthConfig)}
+    overrides = {"generator": args.generator} if args.generator else {}
+    for name in list(FLAG_FIELDS) + ["flip"]:
+        value = getattr(args, name, None)
+        if value is not None and name in known:
+            overrides[name] = value
+    from dataclasses import replace
+
+    return replace(cfg, **overrides)
+
+
+def run(args) -> int:
+    from lisq.school.synth import synthesize
+
+    cfg = build_config(args)
+    summary = synthesize(
+        args.out, cfg, teachers=args.teachers, school=args.school, resume=args.resume, overwrite=args.overwrite,
+        quiet=args.quiet, device=args.device, threads=args.threads,
+    )
+    if args.json:
+        print(json.dumps(summary))
+    elif summary["rank"] == 0 or summary["complete"]:
+        state = "complete" if summary["complete"] else "waiting for other workers"
+        print(f"lisq synth: rank {summary['rank']}/{summary['world_size']} made {summary['batches_done_here']} batches "
+              f"in {summary['seconds']:.1f} s; {args.out}: {state}")
+    return 0

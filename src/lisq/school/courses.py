@@ -1,0 +1,263 @@
+"""The school: a YAML tree of courses (-> sub-courses) -> teachers, and the samplers that draw schedules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch.nn as nn
+import yaml
+
+from lisq.errors import LisqError
+from lisq.school.teacher import TEACHER_KEYS, TeacherSpec, resolve_path, spec_from_module, spec_from_registry
+
+SCHOOL_KEYS = ("name", "defaults", "courses", "teachers")
+COURSE_KEYS = ("name", "weight", "courses", "teachers")
+DEFAULT_KEYS = ("input_size", "channels", "mean", "std", "num_classes")
+SAMPLERS = ("all", "uniform", "hierarchical", "single")
+
+
+@dataclass
+class Course:
+    """A node of the school tree: sub-courses and teachers (indices into School.teachers)."""
+
+    name: str
+    weight: float = 1.0
+    courses: list[Course] = field(default_factory=list)
+    teachers: list[int] = field(default_factory=list)
+
+    def children(self) -> list[tuple[float, Course | int]]:
+        return [(c.weight, c) for c in self.courses] + [(1.0, t) for t in self.teachers]
+
+
+@dataclass
+class School:
+    """The pool of teachers organised as a tree of courses (SPEC section 5)."""
+
+    teachers: list[TeacherSpec]
+    root: Course
+    name: str = "school"
+
+    @property
+    def num_classes(self) -> int:
+        return self.teachers[0].num_classes
+
+    def index(self, name: str) -> int:
+        for i, t in enumerate(self.teachers):
+            if t.name == name:
+                return i
+        raise LisqError(f"teacher {name!r} is not in school {self.name!r}; its teachers are {', '.join(self.names())}")
+
+    def names(self) -> list[str]:
+        return [t.name for t in self.teachers]
+
+    def to_dict(self) -> dict:
+        def course(c: Course) -> dict:
+            d: dict = {"name": c.name, "weight": c.weight}
+            if c.courses:
+                d["courses"] = [course(s) for s in c.courses]
+            if c.teachers:
+                d["teachers"] = [self.teachers[i].to_dict() for i in c.teachers]
+            return d
+
+        return {"name": self.name, "courses": [course(c) for c in self.root.courses],
+                **({"teachers": [self.teachers[i].to_dict() for i in self.root.teachers]} if self.root.teachers else {})}
+
+
+# ---------------------------------------------------------------- parsing
+
+def _check_keys(obj: dict, allowed: tuple[str, ...], where: str, source: str) -> None:
+    unknown = [k for k in obj if k not in allowed]
+    if unknown:
+        raise LisqError(f"{source}: unknown key {unknown[0]!r} in {where}; allowed keys: {', '.join(allowed)}")
+
+
+def _teacher_spec(entry, defaults: dict, base: Path | None, source: str, where: str) -> TeacherSpec:
+    from lisq.models.registry import _REGISTRY
+
+    if isinstance(entry, str):
+        entry = {"model": entry}
+    if not isinstance(entry, dict) or "model" not in entry:
+        raise LisqError(f"{source}: teacher in {where} must be a model name or a mapping with a 'model' key")
+    _check_keys(entry, TEACHER_KEYS, f"teacher {entry.get('model')!r} of {where}", source)
+    model = str(entry["model"])
+    weights = resolve_path(entry.get("weights"), base)
+    if ":" not in model:
+        if model not in _REGISTRY:
+            known = ", ".join(sorted(_REGISTRY))
+            raise LisqError(f"{source}: unknown model {model!r} in {where}; known models: {known} (or path/to/file.py:factory)")
+        if weights is None:
+            spec = spec_from_registry(model)
+        else:
+            spec = TeacherSpec(name=model, model=model, family=_REGISTRY[model].family)
+    else:
+        target = model.rpartition(":")[0]
+        if target.endswith(".py"):
+            target = resolve_path(target, base)
+            if not Path(target).is_file():
+                raise LisqError(f"{source}: model file {target!r} of {where} does not exist; fix the path (relative to the YAML file)")
+            model = f"{target}:{model.rpartition(':')[2]}"
+        spec = TeacherSpec(name=model, model=model)  # weights optional: the factory may load its own
+    if weights is not None and not Path(weights).is_file():
+        raise LisqError(f"{source}: weights file {weights!r} of teacher {model!r} does not exist; fix the path (relative to the YAML file)")
+    spec.weights = weights
+    for key in DEFAULT_KEYS:
+        if key in entry or key in defaults:
+            value = entry.get(key, defaults.get(key))
+            setattr(spec, key, tuple(float(v) for v in value) if key in ("mean", "std") else int(value))
+    spec.name = str(entry.get("name", spec.name))
+    spec.weight = float(entry.get("weight", 1.0))
+    if len(spec.mean) != spec.channels or len(spec.std) != spec.channels:
+        raise LisqError(f"{source}: teacher {spec.name!r} has {spec.channels} channels but mean/std of length {len(spec.mean)}/{len(spec.std)}")
+    return spec
+
+
+def school_from_dict(data, source: str = "school", base: Path | None = None) -> School:
+    """Build and validate a school from its YAML mapping (without loading any weights)."""
+    if not isinstance(data, dict):
+        raise LisqError(f"{source}: a school must be a YAML mapping with 'courses:' (and optional 'name', 'defaults')")
+    _check_keys(data, SCHOOL_KEYS, "the school", source)
+    defaults = data.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise LisqError(f"{source}: 'defaults' must be a mapping")
+    _check_keys(defaults, DEFAULT_KEYS, "'defaults'", source)
+    teachers: list[TeacherSpec] = []
+
+    def course(node, where: str) -> Course:
+        if not isinstance(node, dict):
+            raise LisqError(f"{source}: {where} must be a mapping with 'name' and 'teachers' or 'courses'")
+        _check_keys(node, COURSE_KEYS, where, source)
+        name = str(node.get("name", where))
+        c = Course(name=name, weight=float(node.get("weight", 1.0)))
+        if c.weight <= 0:
+            raise LisqError(f"{source}: course {name!r} has weight {c.weight}; weights must be positive")
+        for i, sub in enumerate(node.get("courses") or []):
+            c.courses.append(course(sub, f"course {sub.get('name', i) if isinstance(sub, dict) else i!r} of {name!r}"))
+        for entry in node.get("teachers") or []:
+            teachers.append(_teacher_spec(entry, defaults, base, source, f"course {name!r}"))
+            c.teachers.append(len(teachers) - 1)
+        if not c.courses and not c.teachers:
+            raise LisqError(f"{source}: course {name!r} has no teachers; add 'teachers:' or remove it")
+        return c
+
+    root = course({"name": data.get("name", "school"), "courses": data.get("courses"), "teachers": data.get("teachers")}, "the school")
+    root.name = str(data.get("name", "school"))
+    _validate(teachers, source)
+    return School(teachers=teachers, root=root, name=root.name)
+
+
+def _validate(teachers: list[TeacherSpec], source: str) -> None:
+    counts = {t.num_classes for t in teachers}
+    if len(counts) > 1:
+        detail = ", ".join(f"{t.name}={t.num_classes}" for t in teachers)
+        raise LisqError(f"{source}: teachers disagree on the number of classes ({detail}); a school needs one label space")
+    names = [t.name for t in teachers]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise LisqError(f"{source}: teacher name {dup[0]!r} appears twice; give one of them a distinct 'name:'")
+
+
+def load_school(path: str | Path) -> School:
+    path = Path(path)
+    if not path.is_file():
+        raise LisqError(f"school file {str(path)!r} does not exist; give a YAML file (see configs/school_default.yaml)")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise LisqError(f"school file {str(path)!r} is not valid YAML ({first})") from None
+    return school_from_dict(data, source=str(path), base=path.parent)
+
+
+def default_school_path() -> Path:
+    return Path(str(resources.files("lisq.school") / "default_school.yaml"))
+
+
+def default_school() -> School:
+    """The shipped teachers grouped by family (held out: mobilenetv2_050, resnet14, shufflenetv2_s)."""
+    return load_school(default_school_path())
+
+
+def school_from_names(names: list[str]) -> School:
+    """A school from --teachers: registry names grouped into one course per family, other references one course each."""
+    groups: dict[str, list] = {}
+    for name in names:
+        if ":" in name:
+            groups[name] = [name]
+        else:
+            from lisq.models.registry import _REGISTRY
+
+            family = _REGISTRY[name].family if name in _REGISTRY else name
+            groups.setdefault(family, []).append(name)
+    data = {"name": "teachers", "courses": [{"name": fam, "teachers": ts} for fam, ts in groups.items()]}
+    return school_from_dict(data, source="--teachers")
+
+
+def school_from_modules(teachers: list, name: str = "python") -> School:
+    """A school of nn.Modules / TeacherSpecs passed from Python: one course per teacher."""
+    specs = []
+    for i, t in enumerate(teachers):
+        if isinstance(t, TeacherSpec):
+            specs.append(t)
+        elif isinstance(t, nn.Module):
+            specs.append(spec_from_module(t, name=f"{type(t).__name__}_{i}"))
+        elif isinstance(t, str):
+            specs.extend(school_from_names([t]).teachers)
+        else:
+            raise LisqError(f"teacher {i} is a {type(t).__name__}; pass nn.Module, TeacherSpec or a model name")
+    _validate(specs, "teachers")
+    root = Course(name=name, courses=[Course(name=s.name, teachers=[i]) for i, s in enumerate(specs)])
+    return School(teachers=specs, root=root, name=name)
+
+
+# ---------------------------------------------------------------- samplers
+
+@dataclass(frozen=True)
+class CourseSampler:
+    """Draws a schedule (teacher indices) for a batch from a random stream.
+
+    all: every teacher; uniform: k teachers uniformly from the flat pool; hierarchical: k courses
+    (weighted, without replacement) at the top, then one child per chosen course down to a teacher;
+    single: the one teacher named `teacher` (default the first). `resample_every` = R > 0 redraws
+    every R iterations inside a batch; 0 draws once per batch.
+    """
+
+    kind: str = "hierarchical"
+    k: int = 2
+    resample_every: int = 0
+    teacher: str | None = None
+
+    def __post_init__(self):
+        if self.kind not in SAMPLERS:
+            raise LisqError(f"unknown sampler {self.kind!r}; choose one of {', '.join(SAMPLERS)}")
+        if self.k < 1:
+            raise LisqError(f"sampler k must be >= 1, got {self.k}")
+
+    def draw(self, school: School, rng: np.random.Generator) -> list[int]:
+        n = len(school.teachers)
+        if self.kind == "all":
+            return list(range(n))
+        if self.kind == "single":
+            return [school.index(self.teacher) if self.teacher else 0]
+        if self.kind == "uniform":
+            return sorted(int(i) for i in rng.choice(n, size=min(self.k, n), replace=False))
+        top = school.root.children()
+        weights = np.array([w for w, _ in top], dtype=np.float64)
+        picks = rng.choice(len(top), size=min(self.k, len(top)), replace=False, p=weights / weights.sum())
+        chosen = []
+        for p in picks:
+            node = top[int(p)][1]
+            while isinstance(node, Course):
+                kids = node.children()
+                w = np.array([kw for kw, _ in kids], dtype=np.float64)
+                node = kids[int(rng.choice(len(kids), p=w / w.sum()))][1]
+            chosen.append(int(node))
+        return sorted(set(chosen))
+
+    def schedule(self, school: School, rng: np.random.Generator, iters: int) -> list[tuple[int, list[int]]]:
+        """Segments (first iteration, teachers) covering `iters` iterations of one batch."""
+        if self.resample_every <= 0 or self.resample_every >= iters:
+            return [(0, self.draw(school, rng))]
+        return [(start, self.draw(school, rng)) for start in range(0, iters, self.resample_every)]

@@ -1,0 +1,74 @@
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from tiny_models import tiny_a
+
+from lisq.data import FASHION_MNIST_NORM
+from lisq.metrics.quality import Judge, bn_distance, diversity, fidelity, frechet_distance, judge_outputs, judge_report
+from lisq.school import SynthConfig, synthesize
+
+
+def test_fidelity_and_diversity_by_hand():
+    logits = torch.tensor([[2.0, 1.0], [0.0, 3.0], [1.0, 0.0]])
+    assert fidelity(logits, torch.tensor([0, 1, 1])) == pytest.approx(2 / 3)
+    orth = torch.eye(3, dtype=torch.float64)
+    d = diversity(orth, torch.tensor([0, 0, 1]))
+    assert d["overall"] == pytest.approx(1.0)  # orthogonal: cosine 0
+    same = torch.ones(4, 2)
+    assert diversity(same, torch.zeros(4, dtype=torch.long))["overall"] == pytest.approx(0.0, abs=1e-12)
+    opposite = torch.tensor([[1.0, 0.0], [-1.0, 0.0]])
+    assert diversity(opposite, torch.tensor([0, 0]))["per_class"][0] == pytest.approx(2.0)
+
+
+def test_frechet_distance_of_gaussians():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(4000, 3, generator=g, dtype=torch.float64)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    shifted = a + torch.tensor([1.0, 2.0, 0.0], dtype=torch.float64)
+    assert frechet_distance(a, shifted) == pytest.approx(5.0, rel=1e-6)
+    scaled = a * 2  # covariance 4 I vs I: 3 * (1 + 4 - 2 * 2) = 3
+    assert frechet_distance(a, scaled) == pytest.approx(3.0, rel=0.05)
+
+
+def test_bn_distance_is_zero_when_running_stats_match_the_set():
+    model = tiny_a()
+    judge = Judge("t", model, FASHION_MNIST_NORM)
+    pixels = torch.rand(64, 1, 28, 28)
+    model.train()
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average = exact set statistics (unbiased var)
+    with torch.no_grad():
+        model(judge.prepare(pixels))
+    model.eval()
+    moments = judge_outputs(judge, pixels)["bn_moments"]
+    assert bn_distance(moments) < 0.02
+    assert bn_distance(judge_outputs(judge, torch.rand(64, 1, 28, 28) * 0.2)["bn_moments"]) > 0.05
+
+
+def test_judge_report_with_real_reference():
+    judge = Judge("t", tiny_a(), FASHION_MNIST_NORM)
+    pixels, labels = torch.rand(20, 1, 28, 28), torch.arange(20) % 10
+    report = judge_report(judge, pixels, labels, real=(torch.rand(30, 1, 28, 28), torch.arange(30) % 10))
+    assert set(report) >= {"fidelity", "diversity", "bn_distance", "frechet", "real_reference"}
+
+
+def test_inspect_cli_writes_quality_and_grid(tmp_path, tiny_ref):
+    out = tmp_path / "d"
+    synthesize(out, SynthConfig(generator="deepinversion", num_images=10, batch_size=5, iters=2), teachers=[tiny_a()], quiet=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lisq", "inspect", str(out), "--judges", f"{tiny_ref}:tiny_b,{tiny_ref}:tiny_c", "--real-limit", "50", "--json"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert set(report["judges"]) == {f"{tiny_ref}:tiny_b", f"{tiny_ref}:tiny_c"}
+    assert json.loads((out / "quality.json").read_text()) == report
+    from PIL import Image
+
+    with Image.open(out / "grid.png") as im:
+        assert im.size[0] > 28 and im.size[1] >= 10 * 28

@@ -1,0 +1,149 @@
+import subprocess
+import sys
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from lisq.errors import LisqError
+from lisq.models import pretrained_path
+from lisq.school.courses import CourseSampler, default_school, load_school, school_from_dict
+
+
+def _school(tiny_ref, weights=None):
+    courses = [
+        {"name": "A", "teachers": [{"model": f"{tiny_ref}:tiny_a", "name": "a1"}, {"model": f"{tiny_ref}:tiny_a", "name": "a2"}]},
+        {"name": "B", "teachers": [{"model": f"{tiny_ref}:tiny_b", "name": "b"}]},
+        {"name": "C", "weight": 2.0, "courses": [{"name": "C1", "teachers": [{"model": f"{tiny_ref}:tiny_c", "name": "c"}]}]},
+    ]
+    return school_from_dict({"name": "t", "courses": courses})
+
+
+def _frequencies(sampler, school, draws=4000):
+    rng = np.random.default_rng(0)
+    counts = Counter()
+    for _ in range(draws):
+        counts.update(school.teachers[i].name for i in sampler.draw(school, rng))
+    return {k: v / draws for k, v in counts.items()}
+
+
+def test_hierarchical_k1_follows_course_weights_then_uniform(tiny_ref):
+    school = _school(tiny_ref)
+    f = _frequencies(CourseSampler("hierarchical", k=1), school)
+    # course weights A:B:C = 1:1:2; inside A uniform over two teachers
+    assert f["a1"] == pytest.approx(0.125, abs=0.02) and f["a2"] == pytest.approx(0.125, abs=0.02)
+    assert f["b"] == pytest.approx(0.25, abs=0.025)
+    assert f["c"] == pytest.approx(0.5, abs=0.03)
+
+
+def test_hierarchical_k2_draws_distinct_courses(tiny_ref):
+    school = _school(tiny_ref)
+    sampler = CourseSampler("hierarchical", k=2)
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        names = [school.teachers[i].name for i in sampler.draw(school, rng)]
+        assert len(names) == 2
+        assert not ({"a1", "a2"} <= set(names))  # never two teachers of one course
+
+
+def test_uniform_all_single(tiny_ref):
+    school = _school(tiny_ref)
+    f = _frequencies(CourseSampler("uniform", k=2), school)
+    for name in ("a1", "a2", "b", "c"):
+        assert f[name] == pytest.approx(0.5, abs=0.03)
+    rng = np.random.default_rng(0)
+    assert CourseSampler("all").draw(school, rng) == [0, 1, 2, 3]
+    assert CourseSampler("single", teacher="b").draw(school, rng) == [2]
+    assert CourseSampler("single").draw(school, rng) == [0]
+
+
+def test_resample_every_r_iterations(tiny_ref):
+    school = _school(tiny_ref)
+    segments = CourseSampler("hierarchical", k=1, resample_every=10).schedule(school, np.random.default_rng(0), 35)
+    assert [s for s, _ in segments] == [0, 10, 20, 30]
+    assert len(CourseSampler("hierarchical", k=1).schedule(school, np.random.default_rng(0), 35)) == 1
+
+
+def test_unknown_sampler():
+    with pytest.raises(LisqError, match="unknown sampler"):
+        CourseSampler("random")
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"courses": [{"name": "x", "teachers": ["resnet8"], "colour": 1}]}, "unknown key 'colour'"),
+        ({"courses": [{"name": "x", "teachers": ["resnet99"]}]}, "unknown model 'resnet99'"),
+        ({"courses": [{"name": "x", "teachers": [{"model": "resnet8", "weights": "nope.safetensors"}]}]}, "does not exist"),
+        ({"courses": [{"name": "x", "teachers": []}]}, "has no teachers"),
+        ({"courses": [{"name": "x", "teachers": [{"model": "nofile.py:f"}]}]}, "does not exist"),
+    ],
+)
+def test_bad_school_one_line(tmp_path, data, message):
+    path = tmp_path / "school.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(LisqError, match=message) as info:
+        load_school(path)
+    assert "\n" not in str(info.value)
+
+
+def test_mismatched_class_counts(tmp_path, tiny_ref):
+    data = {"courses": [{"name": "x", "teachers": [{"model": f"{tiny_ref}:tiny_a"}, {"model": f"{tiny_ref}:tiny_5class", "num_classes": 5}]}]}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(LisqError, match="disagree on the number of classes"):
+        load_school(path)
+
+
+def test_missing_shipped_weights_for_registry_name(monkeypatch, tmp_path):
+    import lisq.models.registry as registry
+
+    monkeypatch.setattr(registry, "pretrained_path", lambda name: None)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"courses": [{"name": "r", "teachers": ["resnet8"]}]}))
+    with pytest.raises(LisqError, match="no shipped weights"):
+        load_school(path)
+
+
+def test_declared_classes_checked_against_model_output(tmp_path, tiny_ref):
+    from lisq.data import FASHION_MNIST_NORM
+    from lisq.school.teacher import Teacher
+
+    school = school_from_dict({"courses": [{"name": "x", "teachers": [{"model": f"{tiny_ref}:tiny_5class"}]}]})
+    with pytest.raises(LisqError, match="outputs \\(5,\\) logits but the school has 10"):
+        Teacher(school.teachers[0], 28, 1, FASHION_MNIST_NORM)
+
+
+def test_weights_relative_to_yaml(tmp_path, tiny_ref):
+    sys.path.insert(0, str(tmp_path))
+    from safetensors.torch import save_file
+    from tiny_models import tiny_a
+
+    save_file(tiny_a().state_dict(), str(tmp_path / "a.safetensors"))
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump({"courses": [{"name": "x", "teachers": [{"model": f"{tiny_ref}:tiny_a", "weights": "a.safetensors"}]}]}))
+    school = load_school(tmp_path / "s.yaml")
+    assert school.teachers[0].weights == str(tmp_path / "a.safetensors")
+    model = school.teachers[0].build()
+    assert torch.equal(model.fc.weight, tiny_a().fc.weight)
+
+
+def test_bad_school_cli_exit_2(tmp_path):
+    path = tmp_path / "school.yaml"
+    path.write_text(yaml.safe_dump({"courses": [{"name": "x", "teachers": ["resnet8"], "oops": 1}]}))
+    proc = subprocess.run(
+        [sys.executable, "-m", "lisq", "synth", "--school", str(path), "--out", str(tmp_path / "o"), "--num-images", "2", "--quiet"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "unknown key 'oops'" in proc.stderr
+
+
+@pytest.mark.skipif(any(pretrained_path(n) is None for n in ("resnet8", "resnet20", "vgg7", "mobilenetv2_100", "densenet_s", "plaincnn")),
+                    reason="shipped weights not trained yet")
+def test_default_school_holds_out_judges():
+    school = default_school()
+    names = set(school.names())
+    assert not names & {"mobilenetv2_050", "resnet14", "shufflenetv2_s"}
+    assert len(names) >= 6 and len(school.root.courses) >= 3
