@@ -120,7 +120,7 @@ class Bench:
         qdir = self.out / "work" / cell.generator.key / f"s{cell.seed}" / cell.student.name / s.key
         argv = ["quantize", "--model", cell.student.name, "--data", data, "--method", s.method,
                 "--w-bits", str(s.w_bits), "--a-bits", str(s.a_bits), "--num-samples", str(self.cfg.num_images),
-                "--seed", str(cell.seed), "--out", str(qdir), "--overwrite", "--quiet"]
+                "--seed", str(cell.seed), "--out", str(qdir), "--quiet"]
         if s.iters:
             argv += ["--iters", str(s.iters)]
         start = time.time()
