@@ -27,5 +27,5 @@ class PlainCNN(nn.Module):
 
 @register_model("plain")
 def plaincnn(num_classes: int = 10, in_channels: int = 1) -> nn.Module:
-    """Plain CNN: conv32-pool-conv64-pool-conv128, global pool, linear."""
-    return PlainCNN((32, 64, 128), num_classes, in_channels)
+    """Plain CNN: conv32-pool-conv64-pool-conv128-pool-conv128, global pool, linear."""
+    return PlainCNN((32, 64, 128, 128), num_classes, in_channels)

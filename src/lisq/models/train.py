@@ -17,7 +17,7 @@ from lisq.models.checkpoint import atomic_write, save_weights
 from lisq.models.registry import create_model, get_entry, num_params
 
 # Epochs per architecture, chosen so every net clears 90 % test top-1 within a CPU budget.
-DEFAULT_EPOCHS = {"resnet20": 8, "resnet14": 6, "vgg7": 6, "mobilenetv2_100": 7, "mobilenetv2_050": 8, "densenet_s": 6, "resnet8": 8, "plaincnn": 6, "shufflenetv2_s": 8}
+DEFAULT_EPOCHS = {"resnet20": 8, "resnet14": 6, "vgg7": 6, "mobilenetv2_100": 7, "mobilenetv2_050": 8, "densenet_s": 6, "resnet8": 8, "plaincnn": 10, "shufflenetv2_s": 8}
 
 
 @dataclass
