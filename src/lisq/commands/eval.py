@@ -8,7 +8,7 @@ import torch
 
 from lisq.data import TensorBatches, load_fashion_mnist
 from lisq.data.image_folder import ImageFolderDataset
-from lisq.data.spec import add_input_spec_args, input_spec_from_args
+from lisq.data.spec import FASHION_MNIST_SPEC, InputSpec, add_input_spec_args, input_spec_from_args
 from lisq.errors import LisqError
 from lisq.metrics import evaluate
 from lisq.models.resolve import build_model
@@ -43,9 +43,11 @@ def real_batches(args, spec):
             dataset = torch.utils.data.Subset(dataset, range(min(args.limit, len(dataset))))
         loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, num_workers=args.workers)
         return loader, args.val
-    if (spec.channels, spec.size) != (1, 28):
-        raise LisqError(f"model takes {spec.channels}x{spec.size}x{spec.size} input; evaluate it on your data with --val DIR")
+    if (spec.channels, spec.size, spec.mean, spec.std) != (1, 28, FASHION_MNIST_SPEC.mean, FASHION_MNIST_SPEC.std):
+        raise LisqError(f"model takes {spec.channels}x{spec.size}x{spec.size} input with its own normalisation; evaluate it on your data with --val DIR")
     images, labels = load_fashion_mnist(args.split)
+    if spec.num_classes != 10:
+        raise LisqError(f"model has {spec.num_classes} classes, Fashion-MNIST 10; evaluate it on your data with --val DIR")
     if args.limit:
         images, labels = images[: args.limit], labels[: args.limit]
     return TensorBatches(images, labels, spec.norm, args.batch_size), args.split
@@ -61,6 +63,9 @@ def run(args) -> int:
             raise LisqError("--weights goes with --model; a QDIR (--quantized) holds its own weights")
         model, meta = load_quantized(args.quantized)
         name = args.quantized
+        saved = meta["input"]
+        spec = InputSpec(int(saved["channels"]), int(saved["size"]), tuple(saved["mean"]), tuple(saved["std"]),
+                         int(meta.get("num_classes", spec.num_classes)))
     else:
         model = build_model(args.model, args.weights, spec.num_classes, spec.channels)
         name = args.model

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from lisq.data.spec import FASHION_MNIST_SPEC, add_input_spec_args, input_spec_from_args
 from lisq.errors import LisqError
 from lisq.quant.config import METHODS, QuantConfig
 
@@ -30,6 +31,7 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="output directory QDIR")
     p.add_argument("--eval", action="store_true", help="also report top-1 on the real test split")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_input_spec_args(p)
     p.set_defaults(func=run)
 
 
@@ -56,14 +58,18 @@ def resolve_config(args) -> QuantConfig:
 def run(args) -> int:
     from lisq.models.resolve import build_model
     from lisq.quant import quantize, save_quantized
-    from lisq.quant.data import FASHION_MNIST_INPUT, calibration_inputs
+    from lisq.quant.data import calibration_inputs
 
     config = resolve_config(args)
+    spec = input_spec_from_args(args)
+    if args.data == "real" and spec != FASHION_MNIST_SPEC:
+        raise LisqError("--data real is the Fashion-MNIST train split; for other inputs give a directory of images")
+    input_spec = {"channels": spec.channels, "size": spec.size, "mean": list(spec.mean), "std": list(spec.std)}
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise LisqError(f"--out {args.out!r} exists and is not a directory; choose another path")
-    model = build_model(args.model, args.weights)
-    calib = calibration_inputs(args.data, args.num_samples, config.seed, FASHION_MNIST_INPUT)
+    model = build_model(args.model, args.weights, spec.num_classes, spec.channels)
+    calib = calibration_inputs(args.data, args.num_samples, config.seed, input_spec)
     start = time.time()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -74,11 +80,11 @@ def run(args) -> int:
     data_desc = {"source": args.data if args.data in ("real", "gaussian") else str(Path(args.data).resolve()),
                  "num_samples": len(calib), "seed": config.seed}
     extra = {"weights": str(Path(args.weights).resolve()) if args.weights else None, "calibration": data_desc,
-             "seconds": round(seconds, 1), "num_classes": 10}
-    save_quantized(out, qmodel, config, _portable_ref(args.model), FASHION_MNIST_INPUT, extra)
+             "seconds": round(seconds, 1), "num_classes": spec.num_classes}
+    save_quantized(out, qmodel, config, _portable_ref(args.model), input_spec, extra)
     bits = f"W{config.w_bits}A{config.a_bits}"
     print(f"quantized {args.model} with {config.method} {bits} on {len(calib)} {args.data} images in {seconds:.0f} s -> {out}")
-    if args.eval:
+    if args.eval and spec == FASHION_MNIST_SPEC:
         from lisq.data import FASHION_MNIST_NORM, TensorBatches, load_fashion_mnist
         from lisq.metrics import evaluate
 

@@ -1,0 +1,104 @@
+"""ImageNet-shaped models end to end from the CLI: a school of user-defined teachers with different
+input sizes and normalisations -> lisq synth -> lisq quantize (BRECQ W4A4) -> lisq export -> lisq eval --val."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from lisq.cli import main
+from lisq.models import save_weights
+from lisq.models.resolve import build_model
+
+NETS = Path(__file__).with_name("imagenet_nets.py")
+IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+ODD = {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.3, 0.2]}  # a user model's own normalisation
+TEACHERS = {"teacher_a": (32, IMAGENET), "teacher_b": (48, ODD), "teacher_c": (64, IMAGENET)}
+
+
+def cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def calibrated_weights(factory: str, size: int, path: Path) -> None:
+    """Random weights with BN running statistics from a few random batches (a stand-in for training)."""
+    model = build_model(f"{NETS}:{factory}").train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.randn(16, 3, size, size) * 0.8 + 0.1)
+    save_weights(model, path)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("imagenet_shaped")
+    for name, (size, _) in TEACHERS.items():
+        calibrated_weights(name, size, root / f"{name}.safetensors")
+    calibrated_weights("student", 48, root / "student.safetensors")
+    school = {"name": "imagenet-shaped", "courses": [
+        {"name": "residual", "teachers": [
+            {"name": n, "model": f"{NETS}:{n}", "weights": f"{n}.safetensors", "input_size": s, "channels": 3,
+             "num_classes": 1000, **norm}
+            for n, (s, norm) in TEACHERS.items() if n != "teacher_b"]},
+        {"name": "plain", "teachers": [
+            {"name": "teacher_b", "model": f"{NETS}:teacher_b", "weights": "teacher_b.safetensors", "input_size": 48,
+             "channels": 3, "num_classes": 1000, **ODD}]},
+    ]}
+    (root / "school.yaml").write_text(yaml.safe_dump(school))
+    rng = np.random.default_rng(0)
+    index = {}
+    for i, cls in enumerate(["n01440764", "n01443537", "n01484850"]):
+        (root / "val" / cls).mkdir(parents=True)
+        index[cls] = [0, 1, 2][i]
+        for j in range(3):
+            Image.fromarray(rng.integers(0, 256, (70, 90, 3), dtype=np.uint8)).save(root / "val" / cls / f"{j}.JPEG")
+    (root / "class_index.json").write_text(json.dumps(index))
+    return root
+
+
+STUDENT_FLAGS = ["--input-size", "48", "--mean", "0.5,0.5,0.5", "--std", "0.25,0.3,0.2", "--num-classes", "1000"]
+
+
+def test_school_synthesizes_quantizes_exports_and_evaluates(workdir, capsys):
+    data = workdir / "synth"
+    code, _, err = cli(capsys, "synth", "--generator", "lis", "--school", workdir / "school.yaml", "--num-images", 8,
+                       "--batch-size", 4, "--iters", 3, "--k", 2, "--out", data, "--quiet")
+    assert code == 0, err
+    rows = [json.loads(line) for line in (data / "manifest.jsonl").read_text().splitlines()]
+    assert len(rows) == 8 and all(len(r["teachers"]) == 2 for r in rows)
+    with Image.open(data / rows[0]["file"]) as im:
+        assert im.size == (64, 64) and im.mode == "RGB"  # the canvas: the largest teacher input
+
+    qdir = workdir / "q"
+    code, _, err = cli(capsys, "quantize", "--model", f"{NETS}:student", "--weights", workdir / "student.safetensors",
+                       *STUDENT_FLAGS, "--data", data, "--method", "brecq", "--w-bits", 4, "--a-bits", 4,
+                       "--iters", 3, "--num-samples", 8, "--out", qdir, "--quiet")
+    assert code == 0, err
+    meta = json.loads((qdir / "config.json").read_text())
+    assert meta["input"]["size"] == 48 and meta["input"]["std"] == [0.25, 0.3, 0.2]
+
+    code, out, err = cli(capsys, "eval", "--quantized", qdir, "--val", workdir / "val", "--class-index",
+                         workdir / "class_index.json", "--json")
+    assert code == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["n"] == 9 and "top5" in result
+
+    code, _, err = cli(capsys, "export", qdir, "--onnx", workdir / "student.onnx")
+    assert code == 0, err
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(workdir / "student.onnx"))
+    x = np.random.default_rng(1).standard_normal((2, 3, 48, 48)).astype(np.float32)
+    assert session.run(None, {session.get_inputs()[0].name: x})[0].shape == (2, 1000)
+
+
+def test_teacher_without_bn_is_refused(workdir, capsys):
+    code, _, err = cli(capsys, "synth", "--generator", "deepinversion", "--teachers", f"{NETS}:no_bn",
+                       "--num-images", 4, "--iters", 1, "--out", workdir / "nobn", "--quiet")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "BatchNorm" in err
