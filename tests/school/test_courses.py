@@ -98,9 +98,11 @@ def test_mismatched_class_counts(tmp_path, tiny_ref):
 
 
 def test_missing_shipped_weights_for_registry_name(monkeypatch, tmp_path):
+    import lisq.models
     import lisq.models.registry as registry
 
     monkeypatch.setattr(registry, "pretrained_path", lambda name: None)
+    monkeypatch.setattr(lisq.models, "pretrained_path", lambda name: None)
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump({"courses": [{"name": "r", "teachers": ["resnet8"]}]}))
     with pytest.raises(LisqError, match="no shipped weights"):

@@ -20,6 +20,7 @@ def register(subparsers) -> None:
     p.add_argument("--judges", default=HELD_OUT_JUDGES, help=f"comma-separated model references (default: {HELD_OUT_JUDGES}, held out of the default school)")
     p.add_argument("--real-limit", type=int, default=10000, help="real test images for the Frechet distance (0: skip)")
     p.add_argument("--per-class", type=int, default=8, help="images per class in grid.png")
+    p.add_argument("--limit", type=int, default=None, help="score only the first N images of the manifest (compare sets of equal size)")
     p.add_argument("--json", action="store_true", help="print quality.json to stdout")
     p.set_defaults(func=run)
 
@@ -40,7 +41,8 @@ def save_grid(pixels: torch.Tensor, labels: torch.Tensor, num_classes: int, per_
     atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
 
 
-def inspect_dataset(root: str | Path, judges: list[str], real_limit: int = 10000, per_class: int = 8) -> dict:
+def inspect_dataset(root: str | Path, judges: list[str], real_limit: int = 10000, per_class: int = 8,
+                    limit: int | None = None) -> dict:
     from lisq.data import SyntheticDataset, load_fashion_mnist
     from lisq.metrics.quality import judge_from_reference, judge_report
     from lisq.models.checkpoint import atomic_write
@@ -48,18 +50,21 @@ def inspect_dataset(root: str | Path, judges: list[str], real_limit: int = 10000
     root = Path(root)
     data = SyntheticDataset(root)
     pixels, labels = data.pixels(), data.labels
+    if limit:
+        pixels, labels = pixels[:limit], labels[:limit]
     real = None
     if real_limit:
         images, real_labels = load_fashion_mnist("test")
         real = (images[:real_limit].float() / 255.0, real_labels[:real_limit])
     teachers = _school_teachers(data.config)
-    report = {"dir": str(root), "n": len(data), "generator": data.config.get("synth", {}).get("generator"), "judges": {}}
+    report = {"dir": str(root), "n": len(labels), "generator": data.config.get("synth", {}).get("generator"), "judges": {}}
     for ref in judges:
         judge = judge_from_reference(ref)
         entry = judge_report(judge, pixels, labels, real)
         entry["in_school"] = ref in teachers
         report["judges"][ref] = entry
-    atomic_write(root / "quality.json", lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2) + "\n"))
+    name = "quality.json" if not limit else f"quality_first{limit}.json"
+    atomic_write(root / name, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2) + "\n"))
     save_grid(pixels, labels, data.num_classes, per_class, root / "grid.png")
     return report
 
@@ -85,7 +90,7 @@ def run(args) -> int:
     judges = [j.strip() for j in args.judges.split(",") if j.strip()]
     if not judges:
         raise LisqError("--judges is empty; give model references, e.g. --judges mobilenetv2_050,resnet14")
-    report = inspect_dataset(args.dir, judges, args.real_limit, args.per_class)
+    report = inspect_dataset(args.dir, judges, args.real_limit, args.per_class, args.limit)
     if args.json:
         print(json.dumps(report))
         return 0

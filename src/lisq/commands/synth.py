@@ -25,7 +25,7 @@ def register(subparsers) -> None:
     p.add_argument("--config", default=None, help="YAML of synthesis settings (flags override it), e.g. configs/synth_lis.yaml")
     p.add_argument("--num-images", type=int, default=None, help="default 1024")
     p.add_argument("--batch-size", type=int, default=None, help="images optimised together (default 64)")
-    p.add_argument("--iters", type=int, default=None, help="Adam iterations per batch (default 300)")
+    p.add_argument("--iters", type=int, default=None, help="Adam iterations per batch (default 400)")
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 0.2, cosine decay)")
     p.add_argument("--seed", type=int, default=None, help="run seed; every batch derives its streams from (seed, batch)")
     p.add_argument("--a-ce", type=float, default=None, help="weight of the cross-entropy term")

@@ -46,7 +46,7 @@ class SynthConfig:
     generator: str = "lis"
     num_images: int = 1024
     batch_size: int = 64
-    iters: int = 300
+    iters: int = 400
     lr: float = 0.2
     betas: tuple[float, float] = (0.5, 0.9)
     lr_schedule: str = "cosine"
