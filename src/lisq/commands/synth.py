@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import fields
+from pathlib import Path
 
+import yaml
+
+from lisq.errors import LisqError
 from lisq.school.config import GENERATORS, SynthConfig
 
 # CLI flag -> SynthConfig field, for the settings a user usually touches.
@@ -21,7 +25,7 @@ def register(subparsers) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--teachers", default=None, help="comma-separated model references (registry names or file.py:factory)")
     src.add_argument("--school", default=None, help="school YAML: courses -> teachers (default: the shipped school)")
-    p.add_argument("--out", required=True, help="output directory (ImageFolder layout)")
+    p.add_argument("--out", default=None, help="output directory (ImageFolder layout); required unless --dry-run")
     p.add_argument("--config", default=None, help="YAML of synthesis settings (flags override it), e.g. configs/synth_lis.yaml")
     p.add_argument("--num-images", type=int, default=None, help="default 1024")
     p.add_argument("--batch-size", type=int, default=None, help="images optimised together (default 64)")
@@ -45,6 +49,8 @@ def register(subparsers) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing lisq dataset in --out")
     p.add_argument("--device", default="auto", help="auto (cuda:LOCAL_RANK if available), cpu, cuda:0 ...")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads per worker")
+    p.add_argument("--dry-run", action="store_true",
+                   help="validate the config and school (no weights loaded, nothing written) and print the resolved plan")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
     p.set_defaults(func=run)
@@ -63,12 +69,67 @@ def build_config(args) -> SynthConfig:
     return replace(cfg, **overrides)
 
 
+def school_from_config(args):
+    """The `school:` mapping of a --config file (paths relative to it), when --school/--teachers are not given."""
+    if not args.config or args.school or args.teachers:
+        return None
+
+    from lisq.school.courses import school_from_dict
+
+    data = yaml.safe_load(Path(args.config).read_text()) or {}
+    if isinstance(data, dict) and data.get("school") is not None:
+        return school_from_dict(data["school"], source=f"{args.config}: school", base=Path(args.config).parent)
+    return None
+
+
+def dry_run(args, cfg: SynthConfig, school) -> int:
+    """Resolve everything that needs no weights: settings, school tree, canvas, batch plan."""
+    from lisq.school.synth import resolve_canvas, resolve_school
+
+    if school is None and args.school:
+        from lisq.school.courses import load_school
+
+        school = load_school(args.school)
+    resolved = cfg.resolved()
+    if school is None and args.teachers:
+        from lisq.school.courses import school_from_names
+
+        school = school_from_names([t.strip() for t in args.teachers.split(",") if t.strip()])
+    if school is None:
+        school = resolve_school(resolved, None, None)
+    final = resolve_canvas(resolved, school)
+    quant = None
+    if args.config:
+        data = yaml.safe_load(Path(args.config).read_text()) or {}
+        if isinstance(data, dict) and data.get("quant") is not None:
+            from lisq.quant.config import QuantConfig
+
+            quant = QuantConfig.from_dict(data["quant"]).to_dict()
+    plan = {
+        "synth": final.to_dict(),
+        "school": school.to_dict() if school is not None else None,
+        "batches": final.num_batches,
+        "teachers": school.names() if school is not None else [],
+        "quant": quant,
+    }
+    print(yaml.safe_dump(plan, sort_keys=False) if not args.json else json.dumps(plan))
+    print(f"lisq synth --dry-run: config valid; {final.num_batches} batches of {final.batch_size} "
+          f"{final.channels}x{final.image_size}x{final.image_size} images, "
+          f"{len(plan['teachers'])} teachers, nothing written")
+    return 0
+
+
 def run(args) -> int:
     from lisq.school.synth import synthesize
 
     cfg = build_config(args)
+    school = school_from_config(args)
+    if args.dry_run:
+        return dry_run(args, cfg, school)
+    if args.out is None:
+        raise LisqError("--out DIR is required (except with --dry-run)")
     summary = synthesize(
-        args.out, cfg, teachers=args.teachers, school=args.school, resume=args.resume, overwrite=args.overwrite,
+        args.out, cfg, teachers=args.teachers, school=school if school is not None else args.school, resume=args.resume, overwrite=args.overwrite,
         quiet=args.quiet, device=args.device, threads=args.threads,
     )
     if args.json:
