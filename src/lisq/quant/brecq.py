@@ -166,7 +166,7 @@ def reconstruct_block(
             with torch.no_grad():
                 for q in act_quantizers:
                     q.scale.clamp_(min=1e-8)
-            loss_value = float(rec)
+            loss_value = rec.item()
             if bar is not None:
                 bar.update(1)
                 if step % 50 == 0:
