@@ -24,7 +24,7 @@ def register(subparsers) -> None:
     p.add_argument("--a-bits", type=int, default=None, help="activation bits, 2-8 (default 4)")
     p.add_argument("--first-last-bits", type=int, default=None, help="bits of the first and last layer (default 8)")
     p.add_argument("--num-samples", type=int, default=1024, help="calibration images (default 1024)")
-    p.add_argument("--iters", type=int, default=None, help="reconstruction steps per block (adaround/brecq)")
+    p.add_argument("--iters", type=int, default=None, help="reconstruction steps per block, adaround/brecq (default 300)")
     p.add_argument("--epochs", type=int, default=None, help="QAT epochs over the calibration set")
     p.add_argument("--config", default=None, help="YAML/JSON file of QuantConfig fields; flags override it")
     p.add_argument("--seed", type=int, default=None, help="seed of data sampling and optimisation (default 0)")

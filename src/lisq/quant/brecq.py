@@ -166,7 +166,7 @@ def reconstruct_block(
             with torch.no_grad():
                 for q in act_quantizers:
                     q.scale.clamp_(min=1e-8)
-            loss_value = float(rec)
+            loss_value = rec.item()
             if bar is not None:
                 bar.update(1)
                 if step % 50 == 0:
@@ -176,8 +176,11 @@ def reconstruct_block(
             q.drop_prob = 0.0
             q.eval()
             q.scale.requires_grad_(False)
-        for layer in layers:
-            bake_rounding(layer)
+        for r in roundings:
+            # hard rounding from now on; the float weight stays in place so that later blocks' targets
+            # (quantizers disabled) are still the float model's. `reconstruct` bakes at the very end.
+            r.hard = True
+            r.alpha.requires_grad_(False)
     return loss_value
 
 
@@ -202,5 +205,8 @@ def reconstruct(
         bar.close()
         for p, flag in frozen:
             p.requires_grad_(flag)
+        for layer in model.modules():
+            if isinstance(layer, QUANT_LAYERS):
+                bake_rounding(layer)
     set_quant_state(model, weights=True, activations=True)
     return losses
