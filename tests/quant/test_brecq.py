@@ -18,7 +18,7 @@ def test_blocks_follow_module_structure():
     assert not any(b.startswith("features.2.") for b in mobilenet)
     assert "features.1" in _blocks("densenet_s")  # a concatenating dense layer is one block
     plain = _blocks("plaincnn")
-    assert plain == ["features.0.0", "features.2.0", "features.4.0", "head"]  # plain net: layer by layer
+    assert plain == ["features.0.0", "features.2.0", "features.4.0", "features.6.0", "head"]  # plain net: layer by layer
 
 
 def test_user_model_blocks(tiny_net, calib):

@@ -14,12 +14,12 @@ from lisq.bench.commands import call, call_json
 DEMO = {
     "student": "mobilenetv2_050",  # held out of the default school; depthwise: the most data-sensitive
     "num_images": 256,
-    "synth_iters": 200,
+    "synth_iters": 150,
     "batch_size": 64,
     "method": "brecq",
     "w_bits": 2,
     "a_bits": 4,
-    "quant_iters": 300,
+    "quant_iters": 100,
     "seed": 0,
     "judges": "mobilenetv2_050,resnet14",
 }
