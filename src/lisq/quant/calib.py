@@ -23,7 +23,10 @@ MAX_SEARCH_ELEMENTS = 1 << 16  # per batch and activation quantizer: the error s
 
 
 def collect_inputs(data: torch.Tensor | Iterable, num_samples: int | None = None) -> torch.Tensor:
-    """Stack model inputs from a tensor, a DataLoader or any iterable of x or (x, label, ...) batches."""
+    """Stack model inputs from a tensor, a Dataset of single samples, a DataLoader or any iterable of
+    x or (x, label, ...) batches."""
+    if isinstance(data, torch.utils.data.Dataset) and not isinstance(data, torch.utils.data.IterableDataset):
+        data = torch.utils.data.DataLoader(data, batch_size=256)  # map-style: batch the single samples
     if isinstance(data, torch.Tensor):
         out = data
     else:
