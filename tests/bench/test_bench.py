@@ -15,6 +15,7 @@ RECIPE = {
     "num_images": 64,
     "seeds": [0, 1],
     "synth": {"iters": 5, "batch_size": 32},
+    "quant": {"round_lr": 0.01},
     "generators": [{"name": "gaussian"}, {"name": "lis", "sampler": "hierarchical"}],
     "students": [{"name": "resnet8", "held_out": False}, {"name": "mobilenetv2_050", "held_out": True}],
     "settings": [{"method": "brecq", "w_bits": 2, "a_bits": 4, "headline": True}, {"method": "minmax", "w_bits": 8, "a_bits": 8}],
@@ -84,6 +85,8 @@ def test_run_writes_csv_table_and_synthesizes_once_per_generator_and_seed(recipe
     assert all("--sampler" in c and "--iters" in c for c in synths)
     quantize = [c for c in fake.calls if c[0] == "quantize"]
     assert any(c[c.index("--data") + 1] == "gaussian" for c in quantize)
+    recipe = quantize[0][quantize[0].index("--config") + 1]
+    assert yaml.safe_load(open(recipe)) == {"round_lr": 0.01}
     assert "resnet8 (in-pool" in (out / "results.md").read_text()
     assert (out / "accuracy.png").stat().st_size > 0
 

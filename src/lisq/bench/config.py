@@ -62,12 +62,13 @@ class BenchConfig:
     num_images: int = 1024
     synth: dict = field(default_factory=dict)  # flags for `lisq synth`: iters, batch_size, lr
     judges: tuple[str, ...] = ()
+    quant: dict = field(default_factory=dict)  # QuantConfig fields for every `lisq quantize` (--config)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-TOP_KEYS = {"name", "out", "generators", "students", "settings", "seeds", "num_images", "synth", "judges", "quick"}
+TOP_KEYS = {"name", "out", "generators", "students", "settings", "seeds", "num_images", "synth", "judges", "quant", "quick"}
 
 
 def _build(raw: dict, source: str) -> BenchConfig:
@@ -96,7 +97,7 @@ def _build(raw: dict, source: str) -> BenchConfig:
         name=raw.get("name", Path(source).stem), out=raw.get("out", f"results/{Path(source).stem}"),
         generators=gens, students=students, settings=settings,
         seeds=tuple(raw.get("seeds", (0, 1, 2))), num_images=int(raw.get("num_images", 1024)),
-        synth=dict(raw.get("synth", {})), judges=tuple(raw.get("judges", ())),
+        synth=dict(raw.get("synth", {})), judges=tuple(raw.get("judges", ())), quant=dict(raw.get("quant", {})),
     )
 
 

@@ -123,6 +123,11 @@ class Bench:
                 "--seed", str(cell.seed), "--out", str(qdir), "--quiet"]
         if s.iters:
             argv += ["--iters", str(s.iters)]
+        if self.cfg.quant:
+            recipe = self.out / "quant.yaml"
+            if not recipe.is_file():
+                atomic_write(recipe, lambda tmp: Path(tmp).write_text(yaml.safe_dump(self.cfg.quant)))
+            argv += ["--config", str(recipe)]
         start = time.time()
         call(argv)
         seconds = time.time() - start
