@@ -128,3 +128,39 @@ def test_bad_recipes(tmp_path, change, msg):
 def test_missing_recipe_is_clear(tmp_path):
     with pytest.raises(LisqError, match="does not exist"):
         load_bench_config(tmp_path / "none.yaml")
+
+
+def test_jobs_run_the_same_cells_in_plan_order(recipe, tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    serial, parallel = FakeCLI(), FakeCLI()
+    monkeypatch.setattr(runner_mod, "call", serial.call)
+    monkeypatch.setattr(runner_mod, "call_json", serial.call_json)
+    run_bench(load_bench_config(recipe), tmp_path / "one", quiet=True)
+    monkeypatch.setattr(runner_mod, "call", parallel.call)
+    monkeypatch.setattr(runner_mod, "call_json", parallel.call_json)
+    pools = []
+    monkeypatch.setattr(runner_mod, "make_pool", lambda jobs, threads: pools.append((jobs, threads)) or ThreadPoolExecutor(jobs))
+    run_bench(load_bench_config(recipe), tmp_path / "two", quiet=True, jobs=2, threads=1)
+    assert pools == [(2, 1)]
+    one = (tmp_path / "one" / "results.csv").read_text().splitlines()
+    two = (tmp_path / "two" / "results.csv").read_text().splitlines()
+    assert [r.split(",")[:8] for r in one] == [r.split(",")[:8] for r in two]
+    # every dataset is made before the first cell that needs it, once
+    kinds = [c[0] for c in parallel.calls if c[0] in ("synth", "quantize")]
+    assert kinds.count("synth") == 2 and kinds.index("quantize") > max(i for i, k in enumerate(kinds) if k == "synth")
+
+
+def test_jobs_real_worker_processes(tmp_path):
+    """Spawned workers run real (cheap) cells: gaussian data, minmax W8A8 on the shipped resnet8."""
+    recipe = tmp_path / "real.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "name": "real", "num_images": 32, "seeds": [0, 1],
+        "generators": [{"name": "gaussian"}], "students": [{"name": "resnet8", "held_out": False}],
+        "settings": [{"method": "minmax", "w_bits": 8, "a_bits": 8, "headline": True}],
+    }))
+    out = run_bench(load_bench_config(recipe), tmp_path / "res", quiet=True, jobs=2, threads=1)
+    with open(out / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["seed"] for r in rows] == ["0", "1"]
+    assert all(abs(float(r["top1"]) - float(r["fp_top1"])) < 0.01 for r in rows)

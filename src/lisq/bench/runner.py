@@ -5,7 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import multiprocessing
+import os
 import time
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,9 +64,12 @@ class ResultsTable:
     def _key(r: dict) -> tuple:
         return (r["generator"], r["student"], r["method"], str(r["w_bits"]), str(r["a_bits"]), str(r["seed"]))
 
-    def add(self, row: dict) -> None:
-        self.rows.append({k: row[k] for k in COLUMNS})
+    def add(self, row: dict, order: dict[tuple, int] | None = None) -> None:
+        """Record one finished cell; with `order` (plan index per key) rows stay in plan order."""
+        self.rows.append({k: str(row[k]) for k in COLUMNS})
         self.done.add(self._key(row))
+        if order is not None:
+            self.rows.sort(key=lambda r: order.get(self._key(r), len(order)))
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
         writer.writeheader()
@@ -71,11 +77,35 @@ class ResultsTable:
         atomic_write(self.path, lambda tmp: Path(tmp).write_text(buf.getvalue()))
 
 
+_FP_CACHE: dict[str, float] = {}
+
+
+def make_pool(jobs: int, threads: int) -> Executor:
+    """Worker processes (spawned, so no forked torch threads) with `threads` intra-op threads each."""
+    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_worker, initargs=(threads,))
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch.set_num_threads(threads)
+
+
+def _work(cfg: BenchConfig, out: Path, task: str, item):
+    """One unit of work in a worker: ('dataset', (generator, seed)) or ('cell', Cell)."""
+    bench = Bench(cfg, out, quiet=True)
+    if task == "dataset":
+        return bench.dataset(*item)
+    return bench.run_cell(item)
+
+
 class Bench:
     def __init__(self, cfg: BenchConfig, out: Path, quiet: bool = False):
         self.cfg, self.out, self.quiet = cfg, out, quiet
         self.results = ResultsTable(out / "results.csv")
-        self.fp_cache: dict[str, float] = {}
+        self.fp_cache = _FP_CACHE  # per process: workers evaluate each student's float model once
         self.synth_log = out / "synthesis.jsonl"
 
     def dataset(self, gen: GeneratorSpec, seed: int) -> str:
@@ -139,21 +169,46 @@ class Bench:
             "seconds": round(seconds, 1),
         }
 
-    def run(self) -> None:
-        cells = [c for c in plan(self.cfg) if c.key not in self.results.done]
-        bar = tqdm(cells, desc="bench", disable=self.quiet)
-        for cell in bar:
-            bar.set_postfix_str(f"{cell.generator.key} {cell.student.name} {cell.setting.key} s{cell.seed}")
-            self.results.add(self.run_cell(cell))
+    def run(self, jobs: int = 1, threads: int | None = None) -> None:
+        """Run every unfinished cell; `jobs` > 1 runs datasets, then cells, in that many worker processes."""
+        cells = plan(self.cfg)
+        order = {c.key: i for i, c in enumerate(cells)}
+        todo = [c for c in cells if c.key not in self.results.done]
+        if jobs <= 1:
+            bar = tqdm(todo, desc="bench", disable=self.quiet)
+            for cell in bar:
+                bar.set_postfix_str(f"{cell.generator.key} {cell.student.name} {cell.setting.key} s{cell.seed}")
+                self.results.add(self.run_cell(cell), order)
+            return
+        threads = threads or max(1, (os.cpu_count() or 1) // jobs)
+        datasets = list(dict.fromkeys((c.generator, c.seed) for c in todo if c.generator.synthetic))
+        with make_pool(jobs, threads) as pool:
+            self._drain(pool, "dataset", datasets, "synthesis", lambda _: None)
+            self._drain(pool, "cell", todo, "bench", lambda row: self.results.add(row, order))
+
+    def _drain(self, pool: Executor, task: str, items: list, desc: str, done) -> None:
+        futures = [pool.submit(_work, self.cfg, self.out, task, item) for item in items]
+        try:
+            for future in tqdm(as_completed(futures), total=len(futures), desc=desc, disable=self.quiet):
+                done(future.result())
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
 
 
-def run_bench(cfg: BenchConfig, out: str | Path | None = None, quiet: bool = False) -> Path:
-    """Run (or resume) every cell of `cfg`, then write the tables and plots. Returns the results dir."""
+def run_bench(cfg: BenchConfig, out: str | Path | None = None, quiet: bool = False, jobs: int = 1,
+              threads: int | None = None) -> Path:
+    """Run (or resume) every cell of `cfg`, then write the tables and plots. Returns the results dir.
+
+    `jobs` worker processes share the cells (each with `threads` torch threads, default cores / jobs);
+    results do not depend on `jobs` beyond float reduction order.
+    """
     from lisq.bench.report import write_report
 
     out = Path(out or cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / "config.yaml", lambda tmp: Path(tmp).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False)))
-    Bench(cfg, out, quiet).run()
+    Bench(cfg, out, quiet).run(jobs, threads)
     write_report(out, cfg)
     return out

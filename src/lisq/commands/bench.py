@@ -8,6 +8,9 @@ def register(subparsers) -> None:
     p.add_argument("--config", required=True, help="bench recipe, e.g. configs/fmnist.yaml")
     p.add_argument("--quick", action="store_true", help="apply the recipe's `quick:` overrides (minutes, not hours)")
     p.add_argument("--out", default=None, help="results directory (default: the recipe's `out`)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="worker processes running datasets and cells side by side (default 1)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: cores / jobs)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
 
@@ -15,7 +18,11 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from lisq.bench import load_bench_config, run_bench
 
+    from lisq.errors import LisqError
+
+    if args.jobs < 1 or (args.threads is not None and args.threads < 1):
+        raise LisqError("--jobs and --threads must be at least 1")
     cfg = load_bench_config(args.config, quick=args.quick)
-    out = run_bench(cfg, args.out, quiet=args.quiet)
+    out = run_bench(cfg, args.out, quiet=args.quiet, jobs=args.jobs, threads=args.threads)
     print(f"results: {out / 'results.csv'}, table: {out / 'results.md'}, plots: {out / 'accuracy.png'}")
     return 0
