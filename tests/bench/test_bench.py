@@ -164,3 +164,64 @@ def test_jobs_real_worker_processes(tmp_path):
         rows = list(csv.DictReader(f))
     assert [r["seed"] for r in rows] == ["0", "1"]
     assert all(abs(float(r["top1"]) - float(r["fp_top1"])) < 0.01 for r in rows)
+
+
+def test_shared_data_dir_reuses_datasets_and_refuses_other_flags(recipe, tmp_path, fake):
+    raw = {**RECIPE, "data_dir": str(tmp_path / "shared")}
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump(raw))
+    run_bench(load_bench_config(tmp_path / "a.yaml"), tmp_path / "a", quiet=True)
+    first = sum(c[0] == "synth" for c in fake.calls)
+    run_bench(load_bench_config(tmp_path / "a.yaml"), tmp_path / "b", quiet=True)
+    assert sum(c[0] == "synth" for c in fake.calls) == first == 2  # the second recipe reuses both lis datasets
+    assert (tmp_path / "b" / "synthesis.jsonl").read_text().count('"lis-hierarchical"') == 2
+    raw["synth"] = {"iters": 7, "batch_size": 32}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(LisqError, match="distinct `label`"):
+        run_bench(load_bench_config(tmp_path / "c.yaml"), tmp_path / "c", quiet=True)
+
+
+def test_spearman_and_quality_table():
+    from lisq.bench.report import quality_table, spearman
+
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 25]) == pytest.approx(0.8)
+    assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 2], [1, 2]) != spearman([1, 2], [1, 2])  # nan: too few points
+    cfg = load_bench_config_from(RECIPE | {"generators": [{"name": "lis", "label": g} for g in "abc"]})
+    rows = [{"generator": g, "student": "resnet8", "method": "brecq", "w_bits": "2", "a_bits": "4", "top1": str(acc)}
+            for g, acc in zip("abc", (0.5, 0.7, 0.6), strict=True)]
+    quality = {g: {"fidelity": f, "bn_distance": b, "diversity": 0.3, "frechet": 1.0}
+               for g, f, b in zip("abc", (0.1, 0.9, 0.5), (3.0, 1.0, 2.0), strict=True)}
+    text = quality_table(rows, cfg, quality)
+    line = next(x for x in text.splitlines() if x.startswith("| brecq W2A4 |"))
+    assert line.split("|")[2:4] == [" +1.00 ", " +1.00 "]  # fidelity up and BN distance down both rank b > c > a, as accuracy does
+    assert "| b | 0.900 | 1.000 |" in text
+
+
+def load_bench_config_from(raw):
+    import tempfile
+    from pathlib import Path
+
+    path = Path(tempfile.mkdtemp()) / "r.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return load_bench_config(path)
+
+
+def test_shipped_recipes_load_and_ablations_share_one_baseline():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "configs"
+    assert len(plan(load_bench_config(root / "fmnist.yaml"))) == 264
+    baselines = set()
+    for path in sorted((root / "ablations").glob("*.yaml")):
+        cfg = load_bench_config(path)
+        assert all(s.held_out for s in cfg.students) and cfg.data_dir == "results/ablations/data"
+        baselines |= {(g.name, g.sampler, g.extra, g.teachers) for g in cfg.generators if g.key == "lis"}
+    assert len(baselines) == 1
+
+
+def test_generator_num_images_overrides_recipe(recipe, tmp_path, fake):
+    raw = {**RECIPE, "seeds": [0], "generators": [{"name": "lis", "label": "big", "num_images": 96}]}
+    run_bench(load_bench_config_from(raw), tmp_path / "res", quiet=True)
+    synth = next(c for c in fake.calls if c[0] == "synth")
+    quant = next(c for c in fake.calls if c[0] == "quantize")
+    assert synth[synth.index("--num-images") + 1] == "96" and quant[quant.index("--num-samples") + 1] == "96"

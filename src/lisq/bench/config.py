@@ -22,6 +22,7 @@ class GeneratorSpec:
     school: str | None = None
     sampler: str | None = None
     extra: tuple[str, ...] = ()  # further `lisq synth` flags, e.g. ("--k", "2")
+    num_images: int | None = None  # this generator's dataset size and calibration set (default: the recipe's)
 
     @property
     def key(self) -> str:
@@ -63,12 +64,14 @@ class BenchConfig:
     synth: dict = field(default_factory=dict)  # flags for `lisq synth`: iters, batch_size, lr
     judges: tuple[str, ...] = ()
     quant: dict = field(default_factory=dict)  # QuantConfig fields for every `lisq quantize` (--config)
+    data_dir: str | None = None  # where synthesized datasets live (default OUT/data); recipes may share one
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-TOP_KEYS = {"name", "out", "generators", "students", "settings", "seeds", "num_images", "synth", "judges", "quant", "quick"}
+TOP_KEYS = {"name", "out", "generators", "students", "settings", "seeds", "num_images", "synth", "judges", "quant",
+            "data_dir", "quick"}
 
 
 def _build(raw: dict, source: str) -> BenchConfig:
@@ -98,6 +101,7 @@ def _build(raw: dict, source: str) -> BenchConfig:
         generators=gens, students=students, settings=settings,
         seeds=tuple(raw.get("seeds", (0, 1, 2))), num_images=int(raw.get("num_images", 1024)),
         synth=dict(raw.get("synth", {})), judges=tuple(raw.get("judges", ())), quant=dict(raw.get("quant", {})),
+        data_dir=raw.get("data_dir"),
     )
 
 

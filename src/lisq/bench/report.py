@@ -51,6 +51,77 @@ def markdown_table(rows: list[dict], cfg: BenchConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
+QUALITY_METRICS = (("fidelity", "fidelity", 1), ("bn_distance", "BN distance", -1), ("diversity", "diversity", 1),
+                   ("frechet", "Frechet", -1))  # (key, column, sign: +1 when higher should mean better data)
+
+
+def read_quality(out: Path) -> dict[str, dict[str, float]]:
+    """generator -> SPEC section-10 metric -> mean over seeds and judges, from synthesis.jsonl."""
+    log = out / "synthesis.jsonl"
+    per: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for line in log.read_text().splitlines() if log.is_file() else []:
+        rec = json.loads(line)
+        for judge in (rec.get("quality") or {}).get("judges", {}).values():
+            for key, _, _ in QUALITY_METRICS:
+                value = judge.get(key)
+                value = value.get("overall") if isinstance(value, dict) else value
+                if value is not None:
+                    per[rec["generator"]][key].append(float(value))
+    return {g: {k: statistics.mean(v) for k, v in m.items()} for g, m in per.items()}
+
+
+def spearman(xs: list[float], ys: list[float]) -> float:
+    """Rank correlation (average ranks for ties); nan with fewer than 3 points or a constant side."""
+    import numpy as np
+
+    if len(xs) < 3:
+        return float("nan")
+
+    def ranks(v):
+        v = np.asarray(v, dtype=float)
+        order = v.argsort()
+        r = np.empty(len(v))
+        r[order] = np.arange(len(v))
+        for value in np.unique(v):
+            r[v == value] = r[v == value].mean()
+        return r
+
+    rx, ry = ranks(xs), ranks(ys)
+    if rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def quality_table(rows: list[dict], cfg: BenchConfig, quality: dict[str, dict[str, float]]) -> str:
+    """Section-10 metrics beside mean accuracy per setting, and how well each metric ranks the generators."""
+    gens = [g.key for g in cfg.generators if g.key in quality]
+    if not gens:
+        return ""
+    cells = aggregate(rows)
+    settings = list(dict.fromkeys(f"{s.method} W{s.w_bits}A{s.a_bits}" for s in cfg.settings))
+    acc = {(g, s): [v for (gg, _, ss), vals in cells.items() if gg == g and ss == s for v in vals]
+           for g in gens for s in settings}
+    lines = ["\n## Data quality (SPEC section 10, mean over judges and seeds) vs accuracy (mean over students, seeds)\n",
+             "| generator | " + " | ".join(c for _, c, _ in QUALITY_METRICS) + " | " + " | ".join(settings) + " |",
+             "|---" * (1 + len(QUALITY_METRICS) + len(settings)) + "|"]
+    for g in gens:
+        q = " | ".join(f"{quality[g].get(k, float('nan')):.3f}" for k, _, _ in QUALITY_METRICS)
+        a = " | ".join(f"{statistics.mean(acc[g, s]):.2f}" if acc[g, s] else "-" for s in settings)
+        lines.append(f"| {g} | {q} | {a} |")
+    lines += ["\nSpearman rank correlation between each metric (signed so that + means 'better data, higher accuracy') "
+              f"and mean accuracy, over these {len(gens)} generators:\n",
+              "| setting | " + " | ".join(c for _, c, _ in QUALITY_METRICS) + " |",
+              "|---" * (1 + len(QUALITY_METRICS)) + "|"]
+    for s in settings:
+        have = [g for g in gens if acc[g, s]]
+        corr = []
+        for key, _, sign in QUALITY_METRICS:
+            pts = [(sign * quality[g][key], statistics.mean(acc[g, s])) for g in have if key in quality[g]]
+            corr.append(spearman([p[0] for p in pts], [p[1] for p in pts]))
+        lines.append(f"| {s} | " + " | ".join("-" if c != c else f"{c:+.2f}" for c in corr) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def plot(rows: list[dict], cfg: BenchConfig, out: Path) -> list[Path]:
     import matplotlib
 
@@ -100,9 +171,13 @@ def plot(rows: list[dict], cfg: BenchConfig, out: Path) -> list[Path]:
     return paths
 
 
-def copy_grids(out: Path) -> None:
+def copy_grids(out: Path, cfg: BenchConfig) -> None:
     grids = out / "grids"
-    for grid in sorted((out / "data").glob("*/grid.png")) if (out / "data").is_dir() else []:
+    data = Path(cfg.data_dir) if getattr(cfg, "data_dir", None) else out / "data"
+    keys = {g.key for g in cfg.generators}
+    for grid in sorted(data.glob("*/grid.png")) if data.is_dir() else []:
+        if grid.parent.name.rsplit("-s", 1)[0] not in keys:
+            continue
         grids.mkdir(exist_ok=True)
         shutil.copyfile(grid, grids / f"{grid.parent.name}.png")
 
@@ -110,7 +185,8 @@ def copy_grids(out: Path) -> None:
 def write_report(out: Path, cfg: BenchConfig) -> None:
     rows = read_rows(out) if (out / "results.csv").is_file() else []
     text = f"# lisq bench: {cfg.name}\n\nTest top-1 (%) on the real test split, mean ± std over seeds.\n" + markdown_table(rows, cfg)
+    text += quality_table(rows, cfg, read_quality(out))
     atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text(text))
     if rows:
         plot(rows, cfg, out)
-    copy_grids(out)
+    copy_grids(out, cfg)

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from lisq.bench.commands import call, call_json
 from lisq.bench.config import BenchConfig, GeneratorSpec, Setting, Student
+from lisq.errors import LisqError
 from lisq.models.checkpoint import atomic_write
 
 COLUMNS = ["generator", "sampler", "student", "held_out", "method", "w_bits", "a_bits", "seed", "top1", "fp_top1", "seconds"]
@@ -80,6 +81,12 @@ class ResultsTable:
 _FP_CACHE: dict[str, float] = {}
 
 
+def data_root(cfg: BenchConfig, out: Path) -> Path:
+    """Synthesized datasets: the recipe's `data_dir`, else OUT/data. Keyed by generator label and seed, so
+    recipes sharing a data_dir must give a label to every generator whose flags differ."""
+    return Path(cfg.data_dir) if getattr(cfg, "data_dir", None) else out / "data"
+
+
 def make_pool(jobs: int, threads: int) -> Executor:
     """Worker processes (spawned, so no forked torch threads) with `threads` intra-op threads each."""
     return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
@@ -108,17 +115,16 @@ class Bench:
         self.fp_cache = _FP_CACHE  # per process: workers evaluate each student's float model once
         self.synth_log = out / "synthesis.jsonl"
 
+    def num_images(self, gen: GeneratorSpec) -> int:
+        return getattr(gen, "num_images", None) or self.cfg.num_images
+
     def dataset(self, gen: GeneratorSpec, seed: int) -> str:
         """`--data` value for `lisq quantize`: 'gaussian', 'real' or a synthesized directory (made once)."""
         if not gen.synthetic:
             return gen.name
-        data_dir = self.out / "data" / f"{gen.key}-s{seed}"
-        if (data_dir / ".bench_done").is_file():
-            return str(data_dir)
-        argv = ["synth", "--generator", gen.name, "--num-images", str(self.cfg.num_images), "--out", str(data_dir),
+        data_dir = data_root(self.cfg, self.out) / f"{gen.key}-s{seed}"
+        argv = ["synth", "--generator", gen.name, "--num-images", str(self.num_images(gen)), "--out", str(data_dir),
                 "--seed", str(seed), "--quiet"]
-        if data_dir.exists():
-            argv.append("--resume")
         if gen.teachers:
             argv += ["--teachers", ",".join(gen.teachers)]
         if gen.school:
@@ -128,16 +134,36 @@ class Bench:
         for flag, value in self.cfg.synth.items():
             argv += [f"--{flag.replace('_', '-')}", str(value)]
         argv += list(gen.extra)
+        marker = data_dir / ".bench_done"
+        if marker.is_file():
+            self._reuse(marker, argv, gen.key, seed)
+            return str(data_dir)
         start = time.time()
-        call(argv)
+        call(argv + (["--resume"] if data_dir.exists() else []))
         seconds = time.time() - start
         record = {"generator": gen.key, "seed": seed, "seconds": round(seconds, 1), "dir": str(data_dir)}
         if self.cfg.judges:
             record["quality"] = call_json(["inspect", str(data_dir), "--judges", ",".join(self.cfg.judges), "--json"])
         with open(self.synth_log, "a") as f:
             f.write(json.dumps(record) + "\n")
-        (data_dir / ".bench_done").write_text("ok\n")
+        atomic_write(marker, lambda tmp: Path(tmp).write_text(json.dumps({"argv": argv, "record": record}) + "\n"))
         return str(data_dir)
+
+    def _reuse(self, marker: Path, argv: list[str], key: str, seed: int) -> None:
+        """A finished dataset: check it was made with these flags; log its record here if another recipe made it."""
+        text = marker.read_text().strip()
+        if text == "ok":  # written by lisq <= 0.1 benches: no flags recorded
+            return
+        done = json.loads(text)
+        if done["argv"] != argv:
+            raise LisqError(f"dataset {marker.parent} was synthesized with other flags ({' '.join(done['argv'])}); "
+                            "give this generator a distinct `label` or use another data_dir")
+        logged = self.synth_log.is_file() and any(
+            (r.get("generator"), r.get("seed")) == (key, seed)
+            for r in map(json.loads, self.synth_log.read_text().splitlines()))
+        if not logged:
+            with open(self.synth_log, "a") as f:
+                f.write(json.dumps(done["record"]) + "\n")
 
     def fp_top1(self, student: str) -> float:
         if student not in self.fp_cache:
@@ -149,7 +175,7 @@ class Bench:
         data = self.dataset(cell.generator, cell.seed)
         qdir = self.out / "work" / cell.generator.key / f"s{cell.seed}" / cell.student.name / s.key
         argv = ["quantize", "--model", cell.student.name, "--data", data, "--method", s.method,
-                "--w-bits", str(s.w_bits), "--a-bits", str(s.a_bits), "--num-samples", str(self.cfg.num_images),
+                "--w-bits", str(s.w_bits), "--a-bits", str(s.a_bits), "--num-samples", str(self.num_images(cell.generator)),
                 "--seed", str(cell.seed), "--out", str(qdir), "--quiet"]
         if s.iters:
             argv += ["--iters", str(s.iters)]
