@@ -78,10 +78,10 @@ def _clone(value):
 
 
 @torch.no_grad()
-def capture(model: nn.Module, block: nn.Module, calib: torch.Tensor, batch_size: int, output: bool, amp: str = "off"):
+def capture(model: nn.Module, block: nn.Module, calib: torch.Tensor, batch_size: int, output: bool):
     """Inputs (a tuple of tensors) or the output of `block` over all of `calib`, concatenated.
 
-    With `amp` on, the passes run under autocast and what is stored keeps its reduced type (half the memory).
+    Under autocast what is stored keeps its reduced type (half the memory).
     """
     store = []
 
@@ -97,8 +97,7 @@ def capture(model: nn.Module, block: nn.Module, calib: torch.Tensor, batch_size:
     try:
         for start in range(0, len(calib), batch_size):
             try:
-                with autocast(amp, calib.device):
-                    model(calib[start : start + batch_size])
+                model(calib[start : start + batch_size])
             except _StopForward:
                 pass
     finally:
@@ -135,10 +134,11 @@ def reconstruct_block(
     layers = [m for m in block.modules() if isinstance(m, QUANT_LAYERS)]
     capture_bs = 256
     amp, device = config.amp, calib.device
-    set_quant_state(model, weights=False, activations=False)
-    target = capture(model, block, calib, capture_bs, output=True, amp=amp)
-    set_quant_state(model, weights=True, activations=True)
-    inputs = capture(model, block, calib, capture_bs, output=False, amp=amp)
+    with autocast(amp, device):
+        set_quant_state(model, weights=False, activations=False)
+        target = capture(model, block, calib, capture_bs, output=True)
+        set_quant_state(model, weights=True, activations=True)
+        inputs = capture(model, block, calib, capture_bs, output=False)
 
     roundings = [attach_rounding(layer) for layer in layers]
     groups = [{"params": [r.alpha for r in roundings], "lr": config.round_lr}]
