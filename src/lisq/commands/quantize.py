@@ -11,6 +11,7 @@ import yaml
 
 from lisq.data.spec import FASHION_MNIST_SPEC, add_input_spec_args, input_spec_from_args
 from lisq.errors import LisqError
+from lisq.precision import AMP_MODES
 from lisq.quant.config import METHODS, QuantConfig
 
 
@@ -31,6 +32,11 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="output directory QDIR")
     p.add_argument("--eval", action="store_true", help="also report top-1 on the real test split")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--device", default="cpu", help="where to quantize: cpu (default), cuda, cuda:1 ...")
+    p.add_argument("--amp", default=None, choices=AMP_MODES,
+                   help="reconstruction/QAT compute under autocast: off (default), bf16 (CPU or GPU), fp16 (CUDA only)")
+    p.add_argument("--channels-last", dest="channels_last", action="store_true", default=None,
+                   help="tune the model in NHWC memory order (faster convolutions on GPUs)")
     add_input_spec_args(p)
     p.set_defaults(func=run)
 
@@ -50,13 +56,15 @@ def load_config_file(path: str | None) -> dict:
 def resolve_config(args) -> QuantConfig:
     fields = load_config_file(args.config)
     flags = {"method": args.method, "w_bits": args.w_bits, "a_bits": args.a_bits, "iters": args.iters,
-             "epochs": args.epochs, "seed": args.seed, "first_last_bits": args.first_last_bits}
+             "epochs": args.epochs, "seed": args.seed, "first_last_bits": args.first_last_bits,
+             "amp": args.amp, "channels_last": args.channels_last}
     fields.update({k: v for k, v in flags.items() if v is not None})
     return QuantConfig.from_dict(fields)
 
 
 def run(args) -> int:
     from lisq.models.resolve import build_model
+    from lisq.precision import require_amp_device
     from lisq.quant import quantize, save_quantized
     from lisq.quant.data import calibration_inputs
 
@@ -68,19 +76,21 @@ def run(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise LisqError(f"--out {args.out!r} exists and is not a directory; choose another path")
-    model = build_model(args.model, args.weights, spec.num_classes, spec.channels)
-    calib = calibration_inputs(args.data, args.num_samples, config.seed, input_spec)
+    device = _device(args.device)
+    require_amp_device(config.amp, device)
+    model = build_model(args.model, args.weights, spec.num_classes, spec.channels).to(device)
+    calib = calibration_inputs(args.data, args.num_samples, config.seed, input_spec).to(device)
     start = time.time()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        qmodel = quantize(model, calib, config, progress=not args.quiet)
+        qmodel = quantize(model, calib, config, progress=not args.quiet).cpu()
     for w in caught:
         print(f"lisq: warning: {w.message}")
     seconds = time.time() - start
     data_desc = {"source": args.data if args.data in ("real", "gaussian") else str(Path(args.data).resolve()),
                  "num_samples": len(calib), "seed": config.seed}
     extra = {"weights": str(Path(args.weights).resolve()) if args.weights else None, "calibration": data_desc,
-             "seconds": round(seconds, 1), "num_classes": spec.num_classes}
+             "seconds": round(seconds, 1), "num_classes": spec.num_classes, "device": str(device)}
     save_quantized(out, qmodel, config, _portable_ref(args.model), input_spec, extra)
     bits = f"W{config.w_bits}A{config.a_bits}"
     print(f"quantized {args.model} with {config.method} {bits} on {len(calib)} {args.data} images in {seconds:.0f} s -> {out}")
@@ -92,6 +102,18 @@ def run(args) -> int:
         result = evaluate(qmodel, TensorBatches(x, y, FASHION_MNIST_NORM, 500))
         print(json.dumps({"qdir": str(out), "split": "test", **result}))
     return 0
+
+
+def _device(name: str):
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise LisqError(f"--device {name!r} is not a torch device; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise LisqError(f"--device {name} but no CUDA GPU is visible here; use --device cpu")
+    return device
 
 
 def _portable_ref(ref: str) -> str:

@@ -9,13 +9,14 @@ from pathlib import Path
 import yaml
 
 from lisq.errors import LisqError
+from lisq.precision import AMP_MODES
 from lisq.school.config import GENERATORS, SynthConfig
 
 # CLI flag -> SynthConfig field, for the settings a user usually touches.
 FLAG_FIELDS = {
     "num_images": int, "batch_size": int, "iters": int, "lr": float, "seed": int, "a_ce": float, "a_bn": float,
     "a_tv": float, "a_l2": float, "jitter": int, "sampler": str, "k": int, "resample_every": int, "teacher": str,
-    "mix_prob": float, "image_size": int, "num_classes": int,
+    "mix_prob": float, "image_size": int, "num_classes": int, "amp": str,
 }
 
 
@@ -49,6 +50,10 @@ def register(subparsers) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing lisq dataset in --out")
     p.add_argument("--device", default="auto", help="auto (cuda:LOCAL_RANK if available), cpu, cuda:0 ...")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads per worker")
+    p.add_argument("--amp", default=None, choices=AMP_MODES,
+                   help="teacher passes under autocast: off (default), bf16 (CPU or GPU), fp16 (CUDA only)")
+    p.add_argument("--channels-last", dest="channels_last", action="store_true", default=None,
+                   help="run the teachers in NHWC memory order (faster convolutions on GPUs)")
     p.add_argument("--dry-run", action="store_true",
                    help="validate the config and school (no weights loaded, nothing written) and print the resolved plan")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -60,7 +65,7 @@ def build_config(args) -> SynthConfig:
     cfg = SynthConfig.from_yaml(args.config) if args.config else SynthConfig()
     known = {f.name for f in fields(SynthConfig)}
     overrides = {"generator": args.generator} if args.generator else {}
-    for name in list(FLAG_FIELDS) + ["flip"]:
+    for name in list(FLAG_FIELDS) + ["flip", "channels_last"]:
         value = getattr(args, name, None)
         if value is not None and name in known:
             overrides[name] = value

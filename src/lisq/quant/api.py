@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 import torch
 import torch.nn as nn
 
+from lisq.precision import channels_last_input, require_amp_device, to_channels_last, to_contiguous
 from lisq.quant.brecq import find_blocks, layer_blocks, reconstruct
 from lisq.quant.calib import calibrate, collect_inputs, init_act_quantizers, init_weight_quantizers
 from lisq.quant.config import QuantConfig
@@ -83,15 +84,24 @@ def quantize(
 
     `calib`: a tensor of model inputs, a DataLoader, or any iterable of x or (x, label) batches; labels
     are never used. The result carries `lisq_report` (layer bits, folded BNs, float layers, diagnostics).
+    It runs where `model` and `calib` are (move both to a GPU first); `config.amp` = "fp16" needs CUDA.
+    With `config.channels_last` the copy is tuned in NHWC order and returned in the default order.
     """
     config = config or QuantConfig()
     calib = collect_inputs(calib, num_samples)
+    param = next(model.parameters(), None)
+    require_amp_device(config.amp, param.device if param is not None else calib.device)
     torch.manual_seed(config.seed)
     model = model.eval()
     qmodel, report = prepare_model(model, config, calib[:1])
+    if config.channels_last:
+        to_channels_last(qmodel)
+        calib = channels_last_input(calib)
     info = METHOD_HANDLERS[config.method](qmodel, model, calib, config, progress)
     set_quant_state(qmodel, weights=True, activations=True)
     bake_weights(qmodel)
+    if config.channels_last:
+        to_contiguous(qmodel)  # safetensors, ONNX export and users expect NCHW weights
     qmodel.eval()
     qmodel.lisq_report = report
     qmodel.lisq_info = info

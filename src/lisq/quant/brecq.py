@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
+from lisq.precision import autocast, backward_step, grad_scaler
 from lisq.quant.adaround import attach_rounding, bake_rounding, beta_schedule
 from lisq.quant.config import QuantConfig
 from lisq.quant.modules import QUANT_LAYERS
@@ -78,7 +79,10 @@ def _clone(value):
 
 @torch.no_grad()
 def capture(model: nn.Module, block: nn.Module, calib: torch.Tensor, batch_size: int, output: bool):
-    """Inputs (a tuple of tensors) or the output of `block` over all of `calib`, concatenated."""
+    """Inputs (a tuple of tensors) or the output of `block` over all of `calib`, concatenated.
+
+    Under autocast what is stored keeps its reduced type (half the memory).
+    """
     store = []
 
     def pre_hook(_m, args):
@@ -115,8 +119,10 @@ def _index(value, idx):
 
 
 def reconstruction_loss(out, target) -> torch.Tensor:
+    """Sum over channels of the squared error, averaged over the rest; float32 whatever the autocast type."""
     if isinstance(out, torch.Tensor):
-        return (out - target).pow(2).sum(dim=1).mean() if out.dim() > 1 else (out - target).pow(2).mean()
+        diff = out.float() - target.float()
+        return diff.pow(2).sum(dim=1).mean() if out.dim() > 1 else diff.pow(2).mean()
     return sum(reconstruction_loss(o, t) for o, t in zip(out, target, strict=True))
 
 
@@ -127,10 +133,12 @@ def reconstruct_block(
     """Learn the rounding (and activation steps) of one block; returns the final reconstruction loss."""
     layers = [m for m in block.modules() if isinstance(m, QUANT_LAYERS)]
     capture_bs = 256
-    set_quant_state(model, weights=False, activations=False)
-    target = capture(model, block, calib, capture_bs, output=True)
-    set_quant_state(model, weights=True, activations=True)
-    inputs = capture(model, block, calib, capture_bs, output=False)
+    amp, device = config.amp, calib.device
+    with autocast(amp, device):
+        set_quant_state(model, weights=False, activations=False)
+        target = capture(model, block, calib, capture_bs, output=True)
+        set_quant_state(model, weights=True, activations=True)
+        inputs = capture(model, block, calib, capture_bs, output=False)
 
     roundings = [attach_rounding(layer) for layer in layers]
     groups = [{"params": [r.alpha for r in roundings], "lr": config.round_lr}]
@@ -148,20 +156,21 @@ def reconstruct_block(
         q.drop_prob = qdrop
         q.train()
     warm_steps = config.round_warmup * config.iters
+    scaler = grad_scaler(amp, device)  # fp16 on CUDA only
     n = len(calib)
     loss_value = float("nan")
     try:
         for step in range(config.iters):
             idx = torch.randint(n, (min(config.batch_size, n),), generator=generator)
-            out = block(*_index(inputs, idx))
+            with autocast(amp, device):
+                out = block(*_index(inputs, idx))
             rec = reconstruction_loss(out, _index(target, idx))
             loss = rec
             if step >= warm_steps:
                 beta = beta_schedule(step, config.iters, config.round_warmup, *config.round_beta)
                 loss = loss + config.round_reg * sum(r.regularizer(beta) for r in roundings)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            backward_step(loss, optimizer, scaler)
             scheduler.step()
             with torch.no_grad():
                 for q in act_quantizers:

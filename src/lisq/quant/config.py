@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, fields
 
 from lisq.errors import LisqError
+from lisq.precision import check_amp
 from lisq.quant.quantizer import check_bits
 
 METHODS = ("minmax", "mse", "adaround", "brecq", "qat")
@@ -31,6 +32,9 @@ class QuantConfig:
     `qat_batch_size`, KL distillation from the float model at temperature `kd_temperature`.
     Learned step sizes (brecq activations, all QAT steps) use Adam with lr = `scale_lr` times the
     quantizer's initial step, i.e. a relative rate.
+    Device path: `amp` ("off", "bf16", "fp16": CUDA only, with loss scaling) runs the conv/linear
+    compute of reconstruction and QAT under autocast (range calibration, fake-quant arithmetic and
+    losses stay float32); `channels_last` keeps the quantized model in NHWC order while it is tuned.
     """
 
     method: str = "brecq"
@@ -56,8 +60,12 @@ class QuantConfig:
     qat_batch_size: int = 64
     kd_temperature: float = 1.0
     seed: int = 0
+    amp: str = "off"
+    channels_last: bool = False
 
     def __post_init__(self):
+        object.__setattr__(self, "amp", check_amp(self.amp))
+        object.__setattr__(self, "channels_last", bool(self.channels_last))
         if self.method not in METHODS:
             raise LisqError(f"unknown quantization method {self.method!r}; use one of {', '.join(METHODS)}")
         check_bits(self.w_bits, "weight bits (--w-bits)")

@@ -17,12 +17,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from lisq.precision import autocast, backward_step, grad_scaler
 from lisq.quant.config import QuantConfig
 from lisq.quant.quantizer import quantizers, scale_param_groups, set_quant_state
 
 
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL(teacher || student) at temperature T, times T^2; float32 whatever the autocast type of the logits."""
     t = temperature
+    student_logits, teacher_logits = student_logits.float(), teacher_logits.float()
     return F.kl_div(F.log_softmax(student_logits / t, dim=1), F.softmax(teacher_logits / t, dim=1), reduction="batchmean") * t * t
 
 
@@ -55,6 +58,8 @@ def train_qat(
     optimizer = torch.optim.Adam(groups)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / total)))
     qmodel.eval()
+    amp, device = config.amp, calib.device
+    scaler = grad_scaler(amp, device)  # fp16 on CUDA only
     history = []
     bar = tqdm(total=total, desc="qat", disable=not progress or rank != 0, mininterval=2)
     try:
@@ -64,12 +69,13 @@ def train_qat(
             losses = []
             for start in range(0, n_local, config.qat_batch_size):
                 x = calib[shard[start : start + config.qat_batch_size]]
-                with torch.no_grad():
-                    target = teacher(x)
-                loss = distillation_loss(model(x), target, config.kd_temperature)
+                with autocast(amp, device):
+                    with torch.no_grad():
+                        target = teacher(x)
+                    student = model(x)
+                loss = distillation_loss(student, target, config.kd_temperature)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                backward_step(loss, optimizer, scaler)
                 scheduler.step()
                 with torch.no_grad():
                     for _, q in quantizers(qmodel):

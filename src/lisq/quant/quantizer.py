@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 
 from lisq.errors import LisqError
+from lisq.precision import REDUCED_DTYPES
 
 MIN_BITS, MAX_BITS = 2, 8
 EPS = 1e-8
@@ -87,6 +88,7 @@ class FakeQuantizer(nn.Module):
       - `drop_prob > 0` in training mode: QDrop, each element keeps its float value with this probability;
       - `export_mode`: the same arithmetic written with torch.fake_quantize_* in an 8-bit container,
         which the ONNX exporter turns into QuantizeLinear/DequantizeLinear.
+    A bf16/fp16 input (autocast) is quantized in float32 and the float32 result returned.
     """
 
     def __init__(self, bits: int, symmetric: bool, channel_axis: int | None = None, num_channels: int = 1):
@@ -139,12 +141,20 @@ class FakeQuantizer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.observer is not None:
-            self.observer.update(x.detach(), self)
+            self.observer.update(x.detach().float() if x.dtype in REDUCED_DTYPES else x.detach(), self)
             return x
         if not self.enabled:
             return x
         if self.export_mode:
             return self.export_forward(x)
+        if x.dtype in REDUCED_DTYPES:
+            # Under autocast the previous layer hands bf16/fp16: round and clamp on the 2^b grid in float32
+            # (bf16 has 8 significant bits, too few for x / s at 8 bits); the next conv casts back down.
+            with torch.autocast(x.device.type, enabled=False):
+                return self._quantize(x.float())
+        return self._quantize(x)
+
+    def _quantize(self, x: torch.Tensor) -> torch.Tensor:
         if self.rounding is not None:
             scale, zero_point = self.qparams(x)
             out = self.rounding(x, scale, zero_point, self.qmin, self.qmax)

@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from lisq.errors import LisqError
+from lisq.precision import check_amp
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,11 @@ GENERATORS: dict[str, GeneratorPreset] = {
 
 @dataclass(frozen=True)
 class SynthConfig:
-    """Settings of one synthesis; None means 'the generator's default' (filled in by `resolved`)."""
+    """Settings of one synthesis; None means 'the generator's default' (filled in by `resolved`).
+
+    `amp` ("off", "bf16", "fp16": CUDA only) runs the teacher passes under autocast; the images,
+    BN statistics and losses stay float32. `channels_last` runs the teachers in NHWC memory order.
+    """
 
     generator: str = "lis"
     num_images: int = 1024
@@ -69,8 +74,12 @@ class SynthConfig:
     std: tuple[float, ...] | None = None
     num_classes: int | None = None
     max_restarts: int = 5
+    amp: str = "off"
+    channels_last: bool = False
 
     def __post_init__(self):
+        object.__setattr__(self, "amp", check_amp(self.amp))
+        object.__setattr__(self, "channels_last", bool(self.channels_last))
         if self.generator not in GENERATORS:
             raise LisqError(f"unknown generator {self.generator!r}; choose one of {', '.join(GENERATORS)}")
         if self.num_images < 1 or self.batch_size < 1:

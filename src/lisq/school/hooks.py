@@ -7,6 +7,12 @@ import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from lisq.errors import LisqError
+from lisq.precision import REDUCED_DTYPES
+
+
+def _widen(x: torch.Tensor) -> torch.Tensor:
+    """float32 view of a bf16/fp16 activation (under autocast); any other tensor as it is."""
+    return x.float() if x.dtype in REDUCED_DTYPES else x
 
 
 def bn_layers(model: nn.Module) -> list[_BatchNorm]:
@@ -30,16 +36,19 @@ class BatchMoments(torch.autograd.Function):
     Sums over the spatial dims first, then the batch (on CPU ~10x faster than torch.var_mean over
     (0, 2, 3) of an NCHW tensor), and returns the input gradient in one addcmul:
     d/dx = gm / n + (2 gv / n) (x - mean).
+    Under autocast the input is bf16/fp16: the moments (E[x^2] - E[x]^2 cancels badly in 8 mantissa
+    bits) and the gradient are computed in float32; x is saved in its own type (half the memory).
     """
 
     @staticmethod
     def forward(ctx, x: torch.Tensor):
         count = x.numel() // x.shape[1]
+        xf = _widen(x)
         if x.ndim > 2:
             dims = tuple(range(2, x.ndim))
-            s, sq = x.sum(dims).sum(0), (x * x).sum(dims).sum(0)
+            s, sq = xf.sum(dims).sum(0), (xf * xf).sum(dims).sum(0)
         else:
-            s, sq = x.sum(0), (x * x).sum(0)
+            s, sq = xf.sum(0), (xf * xf).sum(0)
         mean = s / count
         var = sq / count - mean * mean
         ctx.save_for_backward(x, mean)
@@ -52,7 +61,7 @@ class BatchMoments(torch.autograd.Function):
         shape = (1, -1) + (1,) * (x.ndim - 2)
         scale = (2.0 / ctx.count) * grad_var
         offset = grad_mean / ctx.count - scale * mean
-        return (x * scale.view(shape)).add_(offset.view(shape))
+        return (_widen(x) * scale.view(shape)).add_(offset.view(shape)).to(x.dtype)
 
 
 class FusedBatchNormMoments(torch.autograd.Function):
@@ -61,6 +70,7 @@ class FusedBatchNormMoments(torch.autograd.Function):
     Same output as the BN layer, but the input gradient of the output path and of the moments path
     are produced in one tensor (no separate branch for autograd to accumulate): this keeps the loop's
     overhead over plain teacher passes small. Frozen BN parameters only (teachers are frozen).
+    A bf16/fp16 input (autocast) gets float32 moments and arithmetic and an output of its own type.
     """
 
     @staticmethod
@@ -73,13 +83,14 @@ class FusedBatchNormMoments(torch.autograd.Function):
         if bias is not None:
             shift = shift + bias
         shape = (1, -1) + (1,) * (x.ndim - 2)
-        y = (x * scale.view(shape)).add_(shift.view(shape))  # 3x faster on CPU than addcmul with a broadcast self
+        y = (_widen(x) * scale.view(shape)).add_(shift.view(shape))  # 3x faster on CPU than addcmul with a broadcast self
         ctx.save_for_backward(x, mean, scale)
-        return y, mean, var
+        return y.to(x.dtype), mean, var
 
     @staticmethod
     def backward(ctx, grad_y, grad_mean, grad_var):
         x, mean, scale = ctx.saved_tensors
+        dtype, x = x.dtype, _widen(x)
         shape = (1, -1) + (1,) * (x.ndim - 2)
         if grad_mean is None:
             grad_mean = torch.zeros_like(mean)
@@ -88,10 +99,10 @@ class FusedBatchNormMoments(torch.autograd.Function):
         coef = (2.0 / ctx.count) * grad_var
         offset = grad_mean / ctx.count - coef * mean
         if grad_y is not None:
-            grad_x = (grad_y * scale.view(shape)).addcmul_(x, coef.view(shape))
+            grad_x = (_widen(grad_y) * scale.view(shape)).addcmul_(x, coef.view(shape))
         else:
             grad_x = x * coef.view(shape)
-        return grad_x.add_(offset.view(shape)), None, None, None, None, None
+        return grad_x.add_(offset.view(shape)).to(dtype), None, None, None, None, None
 
 
 class BNStatsRecorder:

@@ -25,6 +25,7 @@ from tqdm import tqdm
 import lisq
 from lisq.data.transforms import Normalization
 from lisq.errors import LisqError
+from lisq.precision import autocast, backward_step, grad_scaler, require_amp_device, to_contiguous
 from lisq.school.config import SynthConfig
 from lisq.school.courses import (
     CourseSampler,
@@ -81,14 +82,23 @@ class Synthesizer:
         """Load a teacher the first time one of this worker's batches draws it."""
         if index not in self._teachers:
             spec = self.school.teachers[index]
-            self._teachers[index] = Teacher(spec, self.cfg.image_size, self.cfg.channels, self.norm, self.device)
+            self._teachers[index] = Teacher(spec, self.cfg.image_size, self.cfg.channels, self.norm, self.device,
+                                            channels_last=self.cfg.channels_last)
         return self._teachers[index]
 
     def close(self) -> None:
-        """Remove the BN hooks (teachers passed as nn.Modules are the caller's objects)."""
+        """Remove the BN hooks and restore NCHW weights (teachers passed as nn.Modules are the caller's objects)."""
         for t in self._teachers.values():
             if t.recorder is not None:
                 t.recorder.remove()
+            if t.channels_last:
+                to_contiguous(t.model)
+
+    def forward(self, t: Teacher, x: torch.Tensor) -> torch.Tensor:
+        """Float32 logits of teacher t on canvas images x (the model compute under autocast when amp is on)."""
+        with autocast(self.cfg.amp, self.device):
+            logits = t.model(t.adapt(x))
+        return logits.float()
 
     def loaded(self) -> list[str]:
         return [self.school.teachers[i].name for i in sorted(self._teachers)]
@@ -136,7 +146,7 @@ class Synthesizer:
         probs = None
         if final_teachers and (preset.labels == "teacher" or cfg.mix_prob > 0):
             with torch.no_grad():
-                probs = sum(F.softmax(t.model(t.adapt(x)), 1) for t in final_teachers) / len(final_teachers)
+                probs = sum(F.softmax(self.forward(t, x), 1) for t in final_teachers) / len(final_teachers)
         if preset.labels == "teacher" and probs is not None:
             labels = probs.argmax(1)
         label_list = labels.tolist()
@@ -172,6 +182,7 @@ class Synthesizer:
         a_ce, a_bn, a_tv, a_l2 = cfg.a_ce, cfg.a_bn, cfg.a_tv, cfg.a_l2
         x = x.clone().requires_grad_(True)
         opt = torch.optim.Adam([x], lr=cfg.lr, betas=tuple(cfg.betas))
+        scaler = grad_scaler(cfg.amp, self.device)  # fp16 on CUDA only; one per batch, batches stay independent
         group = opt.param_groups[0]
         seg_starts = [s for s, _ in segments] + [K]
         seg = -1
@@ -197,7 +208,7 @@ class Synthesizer:
             ce = bn = 0.0
             for t, w in zip(active, weights, strict=True):
                 with t.recorder:
-                    logits = t.model(t.adapt(xa))
+                    logits = self.forward(t, xa)
                 if a_ce:
                     ce = ce + w * ce_term(logits, target)
                 bn = bn + w * t.recorder.bn_loss()
@@ -219,8 +230,7 @@ class Synthesizer:
             if last:
                 terms = {"ce": _f(ce), "bn": _f(bn), "tv": _f(tv), "l2": _f(l2), "total": _f(loss)}
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            backward_step(loss, opt, scaler)
             with torch.no_grad():
                 torch.maximum(torch.minimum(x, self.hi, out=x), self.lo, out=x)
         if not bool(torch.isfinite(x).all()):
@@ -387,6 +397,7 @@ def synthesize(
         torch.set_num_threads(threads)
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     dev = _device(device, local_rank)
+    require_amp_device(cfg.amp, dev)
     rank, world, owns_group = _dist_setup(dev)
     try:
         return _run(out_dir, cfg, school_obj, dev, rank, world, resume, overwrite, quiet)

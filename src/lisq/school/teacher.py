@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from lisq.data.transforms import Normalization
 from lisq.errors import LisqError
+from lisq.precision import channels_last_input, to_channels_last
 from lisq.school.hooks import BNStatsRecorder
 
 FASHION_MNIST_MEAN = (0.2860,)
@@ -93,13 +94,17 @@ class Teacher:
     """A built teacher on a device: its module, BN recorder and the map from the school's canvas to its input.
 
     The images being optimised live on a canvas (size, channels, normalisation of the output data);
-    `adapt` resizes and renormalises them to what this teacher was trained on.
+    `adapt` resizes and renormalises them to what this teacher was trained on (in NHWC order when
+    `channels_last`: the module's weights are converted too).
     """
 
     def __init__(self, spec: TeacherSpec, canvas_size: int, canvas_channels: int, canvas_norm: Normalization,
-                 device: torch.device | str = "cpu", need_bn: bool = True):
+                 device: torch.device | str = "cpu", need_bn: bool = True, channels_last: bool = False):
         self.spec = spec
+        self.channels_last = channels_last
         self.model = spec.build(device)
+        if channels_last:
+            to_channels_last(self.model)
         self.recorder = BNStatsRecorder(self.model, spec.name) if need_bn else None
         self._check_output(device)
         self.canvas_norm, self.canvas_size, self.canvas_channels = canvas_norm, canvas_size, canvas_channels
@@ -133,6 +138,8 @@ class Teacher:
             x = x * self.scale + self.shift
         if not self.same_size:
             x = F.interpolate(x, size=(self.spec.input_size, self.spec.input_size), mode="bilinear", align_corners=False)
+        if self.channels_last:
+            x = channels_last_input(x)
         return x
 
 
