@@ -54,6 +54,8 @@ def register(subparsers) -> None:
                    help="teacher passes under autocast: off (default), bf16 (CPU or GPU), fp16 (CUDA only)")
     p.add_argument("--channels-last", dest="channels_last", action="store_true", default=None,
                    help="run the teachers in NHWC memory order (faster convolutions on GPUs)")
+    p.add_argument("--grad-per-teacher", dest="grad_per_teacher", action="store_true", default=None,
+                   help="backpropagate one teacher at a time: memory of one teacher's graph instead of k (large teachers)")
     p.add_argument("--dry-run", action="store_true",
                    help="validate the config and school (no weights loaded, nothing written) and print the resolved plan")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -65,7 +67,7 @@ def build_config(args) -> SynthConfig:
     cfg = SynthConfig.from_yaml(args.config) if args.config else SynthConfig()
     known = {f.name for f in fields(SynthConfig)}
     overrides = {"generator": args.generator} if args.generator else {}
-    for name in list(FLAG_FIELDS) + ["flip", "channels_last"]:
+    for name in list(FLAG_FIELDS) + ["flip", "channels_last", "grad_per_teacher"]:
         value = getattr(args, name, None)
         if value is not None and name in known:
             overrides[name] = value

@@ -46,6 +46,8 @@ class SynthConfig:
 
     `amp` ("off", "bf16", "fp16": CUDA only) runs the teacher passes under autocast; the images,
     BN statistics and losses stay float32. `channels_last` runs the teachers in NHWC memory order.
+    `grad_per_teacher` backpropagates through one scheduled teacher at a time (the image gradient is
+    the same sum, up to float rounding): peak memory holds one teacher's graph instead of k.
     """
 
     generator: str = "lis"
@@ -76,10 +78,12 @@ class SynthConfig:
     max_restarts: int = 5
     amp: str = "off"
     channels_last: bool = False
+    grad_per_teacher: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "amp", check_amp(self.amp))
         object.__setattr__(self, "channels_last", bool(self.channels_last))
+        object.__setattr__(self, "grad_per_teacher", bool(self.grad_per_teacher))
         if self.generator not in GENERATORS:
             raise LisqError(f"unknown generator {self.generator!r}; choose one of {', '.join(GENERATORS)}")
         if self.num_images < 1 or self.batch_size < 1:

@@ -187,6 +187,7 @@ class Synthesizer:
         seg_starts = [s for s, _ in segments] + [K]
         seg = -1
         passes = 0
+        per_teacher = cfg.grad_per_teacher
         for it in range(K):
             if it == seg_starts[seg + 1]:
                 seg += 1
@@ -205,22 +206,32 @@ class Synthesizer:
             target = labels
             if mixing is not None and mixing[0][it]:
                 xa, target = _cutmix(xa, onehot, mixing[3][it], mixing[1][it], mixing[2][it], H, W)
+            # per_teacher: backward through each teacher now, into a detached copy of the input; the
+            # gradient reaches x through the augmentation below (one teacher graph alive at a time)
+            xt = xa.detach().requires_grad_(True) if per_teacher else xa
             ce = bn = 0.0
             for t, w in zip(active, weights, strict=True):
                 with t.recorder:
-                    logits = self.forward(t, xa)
-                if a_ce:
-                    ce = ce + w * ce_term(logits, target)
-                bn = bn + w * t.recorder.bn_loss()
+                    logits = self.forward(t, xt)
+                ce_t = w * ce_term(logits, target) if a_ce else 0.0
+                bn_t = w * t.recorder.bn_loss()
+                if per_teacher:
+                    term = (a_ce * ce_t + a_bn * bn_t) / len(active)
+                    (scaler.scale(term) if scaler is not None else term).backward()
+                    ce_t, bn_t = _detach(ce_t), bn_t.detach()
+                ce, bn = ce + ce_t, bn + bn_t
             passes += len(active)
             ce, bn = ce / len(active), bn / len(active)
             loss = a_ce * ce + a_bn * bn
             tv = tv_term(x, cfg.tv_norm) if a_tv else None
             l2 = l2_term(x) if a_l2 else None
+            prior = 0.0  # the image-only terms (the per-teacher path backpropagates them separately)
             if tv is not None:
                 loss = loss + w_mean * a_tv * tv
+                prior = prior + w_mean * a_tv * tv
             if l2 is not None:
                 loss = loss + w_mean * a_l2 * l2
+                prior = prior + w_mean * a_l2 * l2
             last = it == K - 1
             if last or (it + 1) % CHECK_EVERY == 0:
                 if not bool(torch.isfinite(loss)):
@@ -230,7 +241,19 @@ class Synthesizer:
             if last:
                 terms = {"ce": _f(ce), "bn": _f(bn), "tv": _f(tv), "l2": _f(l2), "total": _f(loss)}
             opt.zero_grad(set_to_none=True)
-            backward_step(loss, opt, scaler)
+            if per_teacher:
+                tensors, grads = [xa], [xt.grad]
+                if isinstance(prior, torch.Tensor):
+                    tensors.append(scaler.scale(prior) if scaler is not None else prior)
+                    grads.append(None)
+                torch.autograd.backward(tensors, grads)
+                if scaler is None:
+                    opt.step()
+                else:
+                    scaler.step(opt)
+                    scaler.update()
+            else:
+                backward_step(loss, opt, scaler)
             with torch.no_grad():
                 torch.maximum(torch.minimum(x, self.hi, out=x), self.lo, out=x)
         if not bool(torch.isfinite(x).all()):
@@ -254,6 +277,10 @@ class Synthesizer:
         rows = [{"file": None, "label": label_list[j], "id": start + j, "generator": "real", "seed": cfg.seed,
                  "batch": batch, "source_index": int(idx[j])} for j in range(n)]
         return BatchResult(images[idx].float() / 255.0, label_list, rows, 0, 0)
+
+
+def _detach(value):
+    return value.detach() if torch.is_tensor(value) else value
 
 
 def _f(value) -> float | None:
