@@ -17,7 +17,6 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from lisq.bench import load_bench_config, run_bench
-
     from lisq.errors import LisqError
 
     if args.jobs < 1 or (args.threads is not None and args.threads < 1):
