@@ -66,6 +66,8 @@ def test_plan_headline_cells_get_every_seed(recipe):
     # 2 generators x 2 students x (2 settings for seed 0 + 1 headline setting for seed 1)
     assert len(cells) == 2 * 2 * 3
     assert {c.setting.method for c in cells if c.seed == 1} == {"brecq"}
+    headline = [c.setting.headline for c in cells]
+    assert headline == sorted(headline, reverse=True)  # every seed's headline cells before the extras
 
 
 def test_quick_overrides(recipe):

@@ -37,16 +37,23 @@ class Cell:
 
 
 def plan(cfg: BenchConfig) -> list[Cell]:
-    """All cells; non-headline settings run with the first seed only (headline ones with every seed)."""
+    """All cells: headline settings for every seed first (seed by seed), then the other settings with the
+    first seed only, so an interrupted run has the seed-averaged headline table before the extras."""
     any_headline = any(s.headline for s in cfg.settings)
     cells = []
     for seed_i, seed in enumerate(cfg.seeds):
         for gen in cfg.generators:
             for setting in cfg.settings:
-                if seed_i > 0 and any_headline and not setting.headline:
+                if any_headline and not setting.headline:
                     continue
                 for student in cfg.students:
                     cells.append(Cell(gen, student, setting, seed))
+    for gen in cfg.generators:
+        for setting in cfg.settings:
+            if any_headline and setting.headline:
+                continue
+            for student in cfg.students:
+                cells.append(Cell(gen, student, setting, cfg.seeds[0]))
     return cells
 
 
