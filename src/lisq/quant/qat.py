@@ -39,10 +39,10 @@ def train_qat(
     rank, world = _world()
     set_quant_state(qmodel, weights=True, activations=True)
     for _, q in quantizers(qmodel):
-        q.scale.requires_grad_(True)
+        q.learn_steps(True)
     teacher = teacher.eval()
-    scale_ids = {id(q.scale) for _, q in quantizers(qmodel)}
-    weights = [p for p in qmodel.parameters() if p.requires_grad and id(p) not in scale_ids]
+    qparam_ids = {id(p) for _, q in quantizers(qmodel) for p in q.learned_params()}
+    weights = [p for p in qmodel.parameters() if p.requires_grad and id(p) not in qparam_ids]
     groups = [{"params": weights, "lr": config.qat_lr}] + scale_param_groups([q for _, q in quantizers(qmodel)], config.scale_lr)
     model = qmodel
     if world > 1:
@@ -71,9 +71,8 @@ def train_qat(
                 loss.backward()
                 optimizer.step()
                 scheduler.step()
-                with torch.no_grad():
-                    for _, q in quantizers(qmodel):
-                        q.scale.clamp_(min=1e-8)
+                for _, q in quantizers(qmodel):
+                    q.project_()
                 losses.append(loss.item())
                 bar.update(1)
             history.append(sum(losses) / len(losses))
@@ -81,5 +80,5 @@ def train_qat(
     finally:
         bar.close()
         for _, q in quantizers(qmodel):
-            q.scale.requires_grad_(False)
+            q.learn_steps(False)
     return history
