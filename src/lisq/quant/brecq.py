@@ -137,7 +137,7 @@ def reconstruct_block(
     act_quantizers = [layer.input_quantizer for layer in layers]
     if learn_act:
         for q in act_quantizers:
-            q.learn_steps(True)
+            q.scale.requires_grad_(True)
         groups += scale_param_groups(act_quantizers, config.scale_lr)
     optimizer = torch.optim.Adam(groups)
     # cosine decay for the activation steps only (as BRECQ); the rounding keeps its learning rate
@@ -163,8 +163,9 @@ def reconstruct_block(
             loss.backward()
             optimizer.step()
             scheduler.step()
-            for q in act_quantizers:
-                q.project_()
+            with torch.no_grad():
+                for q in act_quantizers:
+                    q.scale.clamp_(min=1e-8)
             loss_value = rec.item()
             if bar is not None:
                 bar.update(1)
@@ -174,7 +175,7 @@ def reconstruct_block(
         for q in act_quantizers:
             q.drop_prob = 0.0
             q.eval()
-            q.learn_steps(False)
+            q.scale.requires_grad_(False)
         for r in roundings:
             # hard rounding from now on; the float weight stays in place so that later blocks' targets
             # (quantizers disabled) are still the float model's. `reconstruct` bakes at the very end.

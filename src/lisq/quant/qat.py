@@ -39,10 +39,10 @@ def train_qat(
     rank, world = _world()
     set_quant_state(qmodel, weights=True, activations=True)
     for _, q in quantizers(qmodel):
-        q.learn_steps(True)
+        q.scale.requires_grad_(True)
     teacher = teacher.eval()
-    qparam_ids = {id(p) for _, q in quantizers(qmodel) for p in q.learned_params()}
-    weights = [p for p in qmodel.parameters() if p.requires_grad and id(p) not in qparam_ids]
+    scale_ids = {id(q.scale) for _, q in quantizers(qmodel)}
+    weights = [p for p in qmodel.parameters() if p.requires_grad and id(p) not in scale_ids]
     groups = [{"params": weights, "lr": config.qat_lr}] + scale_param_groups([q for _, q in quantizers(qmodel)], config.scale_lr)
     model = qmodel
     if world > 1:
@@ -71,8 +71,9 @@ def train_qat(
                 loss.backward()
                 optimizer.step()
                 scheduler.step()
-                for _, q in quantizers(qmodel):
-                    q.project_()
+                with torch.no_grad():
+                    for _, q in quantizers(qmodel):
+                        q.scale.clamp_(min=1e-8)
                 losses.append(loss.item())
                 bar.update(1)
             history.append(sum(losses) / len(losses))
@@ -80,5 +81,5 @@ def train_qat(
     finally:
         bar.close()
         for _, q in quantizers(qmodel):
-            q.learn_steps(False)
+            q.scale.requires_grad_(False)
     return history

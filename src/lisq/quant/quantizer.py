@@ -82,9 +82,7 @@ class FakeQuantizer(nn.Module):
     Modes, switched by the algorithms, never by the user directly:
       - `enabled=False`: identity (the float model);
       - `observer` set: records statistics and returns x unchanged (calibration);
-      - `learn_steps(True)`: learned step (LSQ), gradient scaled by 1/sqrt(numel * qmax) per step, and
-        on an asymmetric per-tensor grid with levels below zero also a learned zero point (LSQ+'s
-        offset, rounded straight-through, so the grid stays integer);
+      - `scale.requires_grad`: learned step (LSQ), gradient scaled by 1/sqrt(numel * qmax) per step;
       - `rounding` set (weights): AdaRound's learned rounding instead of round-to-nearest;
       - `drop_prob > 0` in training mode: QDrop, each element keeps its float value with this probability;
       - `export_mode`: the same arithmetic written with torch.fake_quantize_* in an 8-bit container,
@@ -98,8 +96,7 @@ class FakeQuantizer(nn.Module):
         self.channel_axis = channel_axis
         shape = (num_channels,) if channel_axis is not None else ()
         self.scale = nn.Parameter(torch.ones(shape), requires_grad=False)
-        # a Parameter (frozen unless learned, as LSQ+'s offset), held as a float; every use rounds it
-        self.zero_point = nn.Parameter(torch.zeros(shape), requires_grad=False)
+        self.register_buffer("zero_point", torch.zeros(shape))
         self.enabled = True
         self.observer = None
         self.rounding: nn.Module | None = None
@@ -133,38 +130,12 @@ class FakeQuantizer(nn.Module):
 
     def qparams(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Scale (with the LSQ gradient factor when learned) and zero point, shaped to broadcast over x."""
-        scale, zero_point = self.scale, self.zero_point
+        scale = self.scale
         if scale.requires_grad:
             per_step = x.numel() // max(scale.numel(), 1)
             scale = scale_grad(scale, 1.0 / (per_step * self.qmax) ** 0.5)
-        if zero_point.requires_grad:
-            zero_point = round_ste(zero_point)
         shape = broadcast_shape(x, self.channel_axis)
-        return scale.reshape(shape), zero_point.reshape(shape)
-
-    def learn_steps(self, learn: bool) -> None:
-        """Switch LSQ(+) learning on or off; off rounds the zero point back onto the integers.
-
-        The zero point is learned only on an asymmetric per-tensor grid whose calibrated zero point is
-        above qmin, i.e. that has levels below zero (after GELU/SiLU): as LSQ shrinks the step, a fixed
-        integer zero point would shrink the negative side with it and clip that lobe again. A grid that
-        starts at zero (after ReLU) keeps zero point qmin, so no level is spent on values that never occur.
-        """
-        self.scale.requires_grad_(learn)
-        offset = learn and not self.symmetric and not self.per_channel and float(self.zero_point) > self.qmin
-        if not learn and self.zero_point.requires_grad:
-            with torch.no_grad():
-                self.zero_point.copy_(self.zero_point.round().clamp(self.qmin, self.qmax))
-        self.zero_point.requires_grad_(offset)
-
-    @torch.no_grad()
-    def project_(self) -> None:
-        """Keep learned qparams valid after an optimizer step: positive step, zero point in [qmin, qmax]."""
-        self.scale.clamp_(min=EPS)
-        self.zero_point.clamp_(self.qmin, self.qmax)
-
-    def learned_params(self) -> list[nn.Parameter]:
-        return [p for p in (self.scale, self.zero_point) if p.requires_grad]
+        return scale.reshape(shape), self.zero_point.reshape(shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.observer is not None:
@@ -231,15 +202,12 @@ class FakeQuantizer(nn.Module):
 
 
 def scale_param_groups(qs: list[FakeQuantizer], relative_lr: float) -> list[dict]:
-    """One optimizer group per quantizer step, lr = relative_lr * its mean step size; one per learned zero
-    point, lr = relative_lr * (qmax - qmin) levels (the same relative rate for the grid's offset).
+    """One optimizer group per quantizer, lr = relative_lr * its mean step size.
 
     Adam moves every parameter by about lr per step whatever its gradient scale, and step sizes range
     from 1e-4 to 1 across layers, so an absolute lr either freezes large steps or flips small ones negative.
     """
-    groups = [{"params": [q.scale], "lr": relative_lr * float(q.scale.detach().abs().mean().clamp(min=EPS))} for q in qs]
-    groups += [{"params": [q.zero_point], "lr": relative_lr * (q.qmax - q.qmin)} for q in qs if q.zero_point.requires_grad]
-    return groups
+    return [{"params": [q.scale], "lr": relative_lr * float(q.scale.detach().abs().mean().clamp(min=EPS))} for q in qs]
 
 
 def quantizers(model: nn.Module):
