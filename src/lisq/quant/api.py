@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 import torch
 import torch.nn as nn
 
+from lisq.quant.bias import correct_biases, float_output_means
 from lisq.quant.brecq import find_blocks, layer_blocks, reconstruct
 from lisq.quant.calib import calibrate, collect_inputs, init_act_quantizers, init_weight_quantizers
 from lisq.quant.config import QuantConfig
@@ -89,7 +90,10 @@ def quantize(
     torch.manual_seed(config.seed)
     model = model.eval()
     qmodel, report = prepare_model(model, config, calib[:1])
+    float_means = float_output_means(qmodel, calib) if config.bias_correction else None
     info = METHOD_HANDLERS[config.method](qmodel, model, calib, config, progress)
+    if float_means is not None:
+        info["bias_correction"] = correct_biases(qmodel, calib, float_means)
     set_quant_state(qmodel, weights=True, activations=True)
     bake_weights(qmodel)
     qmodel.eval()

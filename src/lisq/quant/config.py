@@ -31,6 +31,8 @@ class QuantConfig:
     `qat_batch_size`, KL distillation from the float model at temperature `kd_temperature`.
     Learned step sizes (brecq activations, all QAT steps) use Adam with lr = `scale_lr` times the
     quantizer's initial step, i.e. a relative rate.
+    `bias_correction`: after the method, shift each layer's bias by its mean output error on the
+    calibration set (lisq.quant.bias; measured on the GELU/concat external model, see RESULTS.md).
     """
 
     method: str = "brecq"
@@ -55,6 +57,7 @@ class QuantConfig:
     qat_lr: float = 1e-4
     qat_batch_size: int = 64
     kd_temperature: float = 1.0
+    bias_correction: bool = False
     seed: int = 0
 
     def __post_init__(self):
