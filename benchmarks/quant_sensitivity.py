@@ -19,10 +19,10 @@ from lisq.metrics import evaluate
 from lisq.models.resolve import build_model
 from lisq.quant import QuantConfig
 from lisq.quant.calib import calibrate
+from lisq.quant.data import calibration_inputs
 from lisq.quant.modules import quant_layers
 from lisq.quant.prepare import prepare_model
 from lisq.quant.quantizer import quantizers, set_quant_state
-from lisq.quant.data import calibration_inputs
 
 
 def input_stats(qmodel, calib) -> dict[str, dict]:
