@@ -42,3 +42,30 @@ def test_calibrated_activation_ranges_follow_the_data(tiny_net, calib):
     out = qmodel(calib)
     ref = tiny_net(calib)
     assert float((out - ref).pow(2).mean() / ref.pow(2).mean()) < 0.05
+
+
+
+def _gelu_mlp() -> torch.nn.Module:
+    """Linear -> GELU -> Linear with unit-variance pre-activations (what BN gives a GELU in a real net)."""
+    torch.manual_seed(0)
+    first = torch.nn.Linear(16, 64)
+    with torch.no_grad():
+        first.weight.copy_(torch.randn(64, 16) / 4)
+        first.bias.zero_()
+    return torch.nn.Sequential(first, torch.nn.GELU(), torch.nn.Linear(64, 8)).eval()
+
+
+def test_mse_keeps_the_negative_lobe_of_gelu_on_a_4_bit_grid():
+    """After GELU half the values lie in [-0.17, 0]: a 4-bit grid must keep a level below zero.
+
+    Shrinking min and max by one factor clipped that lobe and rounded the zero point to 0, so every
+    negative input became 0 (the external GELU/concat model fell to 32 % at W4A4)."""
+    model, x = _gelu_mlp(), torch.randn(512, 16, generator=torch.Generator().manual_seed(0))
+    qmodel, _ = prepare_model(model, QuantConfig(method="mse", first_last_bits=None), x[:1], warn=False)
+    calibrate(qmodel, x, "mse")
+    q = qmodel[2].input_quantizer
+    assert float(q.zero_point) >= 1  # a level below zero
+    with torch.no_grad():
+        h = model[1](model[0](x))
+        neg = h[h < -0.1]
+        assert float(q(neg).mean()) < -0.05  # the lobe survives on average instead of collapsing to 0

@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 
 from lisq.precision import channels_last_input, require_amp_device, to_channels_last, to_contiguous
+from lisq.quant.bias import correct_biases, float_output_means
 from lisq.quant.brecq import find_blocks, layer_blocks, reconstruct
 from lisq.quant.calib import calibrate, collect_inputs, init_act_quantizers, init_weight_quantizers
 from lisq.quant.config import QuantConfig
@@ -94,10 +95,13 @@ def quantize(
     torch.manual_seed(config.seed)
     model = model.eval()
     qmodel, report = prepare_model(model, config, calib[:1])
+    float_means = float_output_means(qmodel, calib) if config.bias_correction else None
     if config.channels_last:
         to_channels_last(qmodel)
         calib = channels_last_input(calib)
     info = METHOD_HANDLERS[config.method](qmodel, model, calib, config, progress)
+    if float_means is not None:
+        info["bias_correction"] = correct_biases(qmodel, calib, float_means)
     set_quant_state(qmodel, weights=True, activations=True)
     bake_weights(qmodel)
     if config.channels_last:

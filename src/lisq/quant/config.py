@@ -35,6 +35,8 @@ class QuantConfig:
     Device path: `amp` ("off", "bf16", "fp16": CUDA only, with loss scaling) runs the conv/linear
     compute of reconstruction and QAT under autocast (range calibration, fake-quant arithmetic and
     losses stay float32); `channels_last` keeps the quantized model in NHWC order while it is tuned.
+    `bias_correction`: after the method, shift each layer's bias by its mean output error on the
+    calibration set (lisq.quant.bias; measured on the GELU/concat external model, see RESULTS.md).
     """
 
     method: str = "brecq"
@@ -59,6 +61,7 @@ class QuantConfig:
     qat_lr: float = 1e-4
     qat_batch_size: int = 64
     kd_temperature: float = 1.0
+    bias_correction: bool = False
     seed: int = 0
     amp: str = "off"
     channels_last: bool = False
