@@ -227,3 +227,16 @@ def test_generator_num_images_overrides_recipe(recipe, tmp_path, fake):
     synth = next(c for c in fake.calls if c[0] == "synth")
     quant = next(c for c in fake.calls if c[0] == "quantize")
     assert synth[synth.index("--num-images") + 1] == "96" and quant[quant.index("--num-samples") + 1] == "96"
+
+
+def test_only_runs_the_selected_cells_and_the_rest_later(recipe, tmp_path, fake):
+    cfg = load_bench_config(recipe)
+    run_bench(cfg, tmp_path / "res", quiet=True, only={"generators": {"lis-hierarchical"}, "seeds": {"1"}})
+    with open(tmp_path / "res" / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {(r["generator"], r["seed"]) for r in rows} == {("lis-hierarchical", "1")} and len(rows) == 2
+    run_bench(cfg, tmp_path / "res", quiet=True)
+    with open(tmp_path / "res" / "results.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == 12
+    with pytest.raises(LisqError, match="not in the recipe"):
+        run_bench(cfg, tmp_path / "res", quiet=True, only={"students": {"resnet99"}})

@@ -11,6 +11,9 @@ def register(subparsers) -> None:
     p.add_argument("--jobs", type=int, default=1,
                    help="worker processes running datasets and cells side by side (default 1)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: cores / jobs)")
+    for key, example in (("generators", "lis-hierarchical,real"), ("students", "mobilenetv2_050"),
+                         ("settings", "brecq-W2A4,brecq-W3A3"), ("seeds", "0")):
+        p.add_argument(f"--{key}", default=None, help=f"run only these (comma-separated, e.g. {example}); the rest stays for later")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
 
@@ -22,6 +25,7 @@ def run(args) -> int:
     if args.jobs < 1 or (args.threads is not None and args.threads < 1):
         raise LisqError("--jobs and --threads must be at least 1")
     cfg = load_bench_config(args.config, quick=args.quick)
-    out = run_bench(cfg, args.out, quiet=args.quiet, jobs=args.jobs, threads=args.threads)
+    only = {k: set(v.split(",")) for k in ("generators", "students", "settings", "seeds") if (v := getattr(args, k))}
+    out = run_bench(cfg, args.out, quiet=args.quiet, jobs=args.jobs, threads=args.threads, only=only or None)
     print(f"results: {out / 'results.csv'}, table: {out / 'results.md'}, plots: {out / 'accuracy.png'}")
     return 0
