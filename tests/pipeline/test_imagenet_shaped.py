@@ -102,3 +102,53 @@ def test_teacher_without_bn_is_refused(workdir, capsys):
     code, _, err = cli(capsys, "synth", "--generator", "deepinversion", "--teachers", f"{NETS}:no_bn",
                        "--num-images", 4, "--iters", 1, "--out", workdir / "nobn", "--quiet")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "BatchNorm" in err
+
+
+def test_224_school_end_to_end(tmp_path, capsys):
+    """Full ImageNet resolution at tiny width: a 224x224 teacher beside a 64x64 one with another normalisation,
+    then a 224x224 student through BRECQ W4A4, ONNX export and top-1/top-5 on an ImageFolder val directory."""
+    calibrated_weights("teacher_a", 224, tmp_path / "a.safetensors")
+    calibrated_weights("teacher_c", 64, tmp_path / "c.safetensors")
+    calibrated_weights("student", 224, tmp_path / "s.safetensors")
+    school = {"name": "full-size", "courses": [
+        {"name": "big", "teachers": [{"name": "a", "model": f"{NETS}:teacher_a", "weights": "a.safetensors",
+                                      "input_size": 224, "channels": 3, "num_classes": 1000, **IMAGENET}]},
+        {"name": "small", "teachers": [{"name": "c", "model": f"{NETS}:teacher_c", "weights": "c.safetensors",
+                                        "input_size": 64, "channels": 3, "num_classes": 1000, **ODD}]},
+    ]}
+    (tmp_path / "school.yaml").write_text(yaml.safe_dump(school))
+    data = tmp_path / "synth"
+    code, _, err = cli(capsys, "synth", "--generator", "lis", "--school", tmp_path / "school.yaml", "--sampler", "all",
+                       "--num-images", 4, "--batch-size", 4, "--iters", 2, "--out", data, "--quiet")
+    assert code == 0, err
+    rows = [json.loads(line) for line in (data / "manifest.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 and all(sorted(r["teachers"]) == ["a", "c"] for r in rows)
+    with Image.open(data / rows[0]["file"]) as im:
+        assert im.size == (224, 224) and im.mode == "RGB"
+
+    flags = ["--input-size", "224", "--mean", ",".join(map(str, IMAGENET["mean"])),
+             "--std", ",".join(map(str, IMAGENET["std"])), "--num-classes", "1000"]
+    qdir = tmp_path / "q"
+    code, _, err = cli(capsys, "quantize", "--model", f"{NETS}:student", "--weights", tmp_path / "s.safetensors", *flags,
+                       "--data", data, "--method", "brecq", "--w-bits", 4, "--a-bits", 4, "--iters", 2,
+                       "--num-samples", 4, "--out", qdir, "--quiet")
+    assert code == 0, err
+    assert json.loads((qdir / "config.json").read_text())["input"]["size"] == 224
+
+    val = tmp_path / "val"
+    rng = np.random.default_rng(0)
+    for cls in ("n01440764", "n01443537"):
+        (val / cls).mkdir(parents=True)
+        Image.fromarray(rng.integers(0, 256, (300, 260, 3), dtype=np.uint8)).save(val / cls / "0.JPEG")
+    code, out, err = cli(capsys, "eval", "--quantized", qdir, "--val", val, "--json")
+    assert code == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["n"] == 2 and "top5" in result
+
+    code, _, err = cli(capsys, "export", qdir, "--onnx", tmp_path / "s.onnx")
+    assert code == 0, err
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(tmp_path / "s.onnx"))
+    x = np.random.default_rng(1).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    assert session.run(None, {session.get_inputs()[0].name: x})[0].shape == (1, 1000)
