@@ -62,6 +62,22 @@ def workdir(tmp_path_factory):
     return root
 
 
+def eval_and_export(capsys, qdir: Path, val: Path, n_val: int, size: int, *eval_flags) -> None:
+    """`lisq eval --val` gives top-1 and top-5 over every image; the exported ONNX graph runs in ONNX Runtime."""
+    code, out, err = cli(capsys, "eval", "--quantized", qdir, "--val", val, *eval_flags, "--json")
+    assert code == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["n"] == n_val and "top5" in result
+
+    code, _, err = cli(capsys, "export", qdir, "--onnx", qdir.parent / f"{qdir.name}.onnx")
+    assert code == 0, err
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(qdir.parent / f"{qdir.name}.onnx"))
+    x = np.random.default_rng(1).standard_normal((2, 3, size, size)).astype(np.float32)
+    assert session.run(None, {session.get_inputs()[0].name: x})[0].shape == (2, 1000)
+
+
 STUDENT_FLAGS = ["--input-size", "48", "--mean", "0.5,0.5,0.5", "--std", "0.25,0.3,0.2", "--num-classes", "1000"]
 
 
@@ -83,19 +99,7 @@ def test_school_synthesizes_quantizes_exports_and_evaluates(workdir, capsys):
     meta = json.loads((qdir / "config.json").read_text())
     assert meta["input"]["size"] == 48 and meta["input"]["std"] == [0.25, 0.3, 0.2]
 
-    code, out, err = cli(capsys, "eval", "--quantized", qdir, "--val", workdir / "val", "--class-index",
-                         workdir / "class_index.json", "--json")
-    assert code == 0, err
-    result = json.loads(out.strip().splitlines()[-1])
-    assert result["n"] == 9 and "top5" in result
-
-    code, _, err = cli(capsys, "export", qdir, "--onnx", workdir / "student.onnx")
-    assert code == 0, err
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(workdir / "student.onnx"))
-    x = np.random.default_rng(1).standard_normal((2, 3, 48, 48)).astype(np.float32)
-    assert session.run(None, {session.get_inputs()[0].name: x})[0].shape == (2, 1000)
+    eval_and_export(capsys, qdir, workdir / "val", 9, 48, "--class-index", workdir / "class_index.json")
 
 
 def test_teacher_without_bn_is_refused(workdir, capsys):
@@ -140,15 +144,4 @@ def test_224_school_end_to_end(tmp_path, capsys):
     for cls in ("n01440764", "n01443537"):
         (val / cls).mkdir(parents=True)
         Image.fromarray(rng.integers(0, 256, (300, 260, 3), dtype=np.uint8)).save(val / cls / "0.JPEG")
-    code, out, err = cli(capsys, "eval", "--quantized", qdir, "--val", val, "--json")
-    assert code == 0, err
-    result = json.loads(out.strip().splitlines()[-1])
-    assert result["n"] == 2 and "top5" in result
-
-    code, _, err = cli(capsys, "export", qdir, "--onnx", tmp_path / "s.onnx")
-    assert code == 0, err
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(tmp_path / "s.onnx"))
-    x = np.random.default_rng(1).standard_normal((1, 3, 224, 224)).astype(np.float32)
-    assert session.run(None, {session.get_inputs()[0].name: x})[0].shape == (1, 1000)
+    eval_and_export(capsys, qdir, val, 2, 224)
