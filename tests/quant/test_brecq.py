@@ -42,7 +42,9 @@ def _output_error(qmodel, model, x):
 
 
 def test_reconstruction_beats_round_to_nearest(tiny_net, calib):
-    base = QuantConfig(w_bits=2, a_bits=4, iters=60, batch_size=16)
+    # 150 steps: with the default rounding rate (0.01) a 60-step schedule anneals the regulariser in 48 steps,
+    # too short for a block of this net (measured: brecq error 0.012 vs round-to-nearest 0.0098; 0.0017 at 150)
+    base = QuantConfig(w_bits=2, a_bits=4, iters=150, batch_size=16)
     rtn = quantize(tiny_net, calib, base.replace(method="mse"))
     ada = quantize(tiny_net, calib, base.replace(method="adaround"))
     brecq = quantize(tiny_net, calib, base.replace(method="brecq"))
