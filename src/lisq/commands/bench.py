@@ -20,12 +20,13 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from lisq.bench import load_bench_config, run_bench
+    from lisq.bench.runner import ONLY_KEYS
     from lisq.errors import LisqError
 
     if args.jobs < 1 or (args.threads is not None and args.threads < 1):
         raise LisqError("--jobs and --threads must be at least 1")
     cfg = load_bench_config(args.config, quick=args.quick)
-    only = {k: set(v.split(",")) for k in ("generators", "students", "settings", "seeds") if (v := getattr(args, k))}
+    only = {k: set(v.split(",")) for k in ONLY_KEYS if (v := getattr(args, k))}
     out = run_bench(cfg, args.out, quiet=args.quiet, jobs=args.jobs, threads=args.threads, only=only or None)
     print(f"results: {out / 'results.csv'}, table: {out / 'results.md'}, plots: {out / 'accuracy.png'}")
     return 0
