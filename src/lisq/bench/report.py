@@ -122,6 +122,51 @@ def quality_table(rows: list[dict], cfg: BenchConfig, quality: dict[str, dict[st
     return "\n".join(lines) + "\n"
 
 
+def pooled_quality_table(outs: list[Path]) -> str:
+    """Every dataset of several results directories (e.g. all ablation recipes) in one table: section-10 metrics
+    beside top-1 per student and setting (mean over seeds), then how well each metric ranks all of them.
+    A generator label that several recipes share (their common baseline, one dataset in a shared data_dir)
+    counts once."""
+    data: dict[str, dict] = {}
+    for out in outs:
+        quality, cells = read_quality(out), aggregate(read_rows(out) if (out / "results.csv").is_file() else [])
+        for g in quality:
+            entry = data.setdefault(g, {"recipes": [], "quality": quality[g], "acc": {}})
+            entry["recipes"].append(out.name)
+            for (gg, student, setting), values in cells.items():
+                if gg == g:
+                    entry["acc"].setdefault((student, setting), statistics.mean(values))
+    cols = sorted({k for e in data.values() for k in e["acc"]}, key=lambda k: (k[1], k[0]))
+    if not data or not cols:
+        return ""
+    settings = list(dict.fromkeys(s for _, s in cols))
+    lines = ["| dataset | recipes | " + " | ".join(c for _, c, _ in QUALITY_METRICS) + " | "
+             + " | ".join(f"{st} {s}" for st, s in cols) + " | " + " | ".join(f"mean {s}" for s in settings) + " |",
+             "|---" * (2 + len(QUALITY_METRICS) + len(cols) + len(settings)) + "|"]
+
+    def mean_acc(e, setting):
+        values = [v for (_, s), v in e["acc"].items() if s == setting]
+        return statistics.mean(values) if values else float("nan")
+
+    for g, e in data.items():
+        q = " | ".join(f"{e['quality'].get(k, float('nan')):.3f}" for k, _, _ in QUALITY_METRICS)
+        a = " | ".join(f"{e['acc'][c]:.2f}" if c in e["acc"] else "-" for c in cols)
+        m = " | ".join(f"{mean_acc(e, s):.2f}" for s in settings)
+        lines.append(f"| {g} | {', '.join(e['recipes'])} | {q} | {a} | {m} |")
+    lines += [f"\nSpearman rank correlation (signed: + means 'better data, higher accuracy') over these {len(data)} "
+              "datasets:\n", "| top-1 | " + " | ".join(c for _, c, _ in QUALITY_METRICS) + " |",
+              "|---" * (1 + len(QUALITY_METRICS)) + "|"]
+    targets = [(f"{st} {s}", lambda e, c=(st, s): e["acc"].get(c, float("nan"))) for st, s in cols]
+    targets += [(f"mean {s}", lambda e, s=s: mean_acc(e, s)) for s in settings]
+    for name, get in targets:
+        corr = []
+        for key, _, sign in QUALITY_METRICS:
+            pts = [(sign * e["quality"][key], get(e)) for e in data.values() if key in e["quality"] and get(e) == get(e)]
+            corr.append(spearman([p[0] for p in pts], [p[1] for p in pts]))
+        lines.append(f"| {name} | " + " | ".join("-" if c != c else f"{c:+.2f}" for c in corr) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def plot(rows: list[dict], cfg: BenchConfig, out: Path) -> list[Path]:
     import matplotlib
 
