@@ -201,37 +201,52 @@ def test_spearman_and_quality_table():
 
 
 def write_recipe_out(out, accs, fids):
-    """A results directory as `lisq bench` leaves it: results.csv and synthesis.jsonl (one judge)."""
+    """A results directory as `lisq bench` leaves it: results.csv and synthesis.jsonl (one judge); an accuracy
+    or fidelity given as a list is one value per seed."""
     import json
 
     out.mkdir()
+    as_list = lambda v: v if isinstance(v, list) else [v]  # noqa: E731
     with open(out / "results.csv", "w", newline="") as f:
         w = csv.DictWriter(f, ["generator", "student", "method", "w_bits", "a_bits", "seed", "top1"])
         w.writeheader()
         for g, acc in accs.items():
-            w.writerow({"generator": g, "student": "resnet14", "method": "brecq", "w_bits": 2, "a_bits": 4,
-                        "seed": 0, "top1": acc})
+            for seed, a in enumerate(as_list(acc)):
+                w.writerow({"generator": g, "student": "resnet14", "method": "brecq", "w_bits": 2, "a_bits": 4,
+                            "seed": seed, "top1": a})
     with open(out / "synthesis.jsonl", "w") as f:
         for g, fid in fids.items():
-            judge = {"fidelity": fid, "bn_distance": 1 - fid, "diversity": {"overall": 0.5}, "frechet": 2.0}
-            f.write(json.dumps({"generator": g, "seed": 0, "quality": {"judges": {"j": judge}}}) + "\n")
+            for seed, v in enumerate(as_list(fid)):
+                judge = {"fidelity": v, "bn_distance": 1 - v, "diversity": {"overall": 0.5}, "frechet": 2.0}
+                f.write(json.dumps({"generator": g, "seed": seed, "quality": {"judges": {"j": judge}}}) + "\n")
 
 
 def test_pooled_quality_table_counts_a_shared_baseline_once(tmp_path):
     from lisq.bench.report import pooled_quality_table
 
     write_recipe_out(tmp_path / "k", {"lis": 0.6, "lis-k1": 0.4}, {"lis": 0.5, "lis-k1": 0.2})
-    write_recipe_out(tmp_path / "iters", {"lis": 0.6, "lis-K50": 0.3, "lis-K400": 0.7}, {"lis": 0.5, "lis-K50": 0.1,
-                                                                                          "lis-K400": 0.3})
-    text = pooled_quality_table([tmp_path / "k", tmp_path / "iters"])
-    assert [x.split("|")[1].strip() for x in text.splitlines() if x.startswith("| lis")] == ["lis", "lis-k1", "lis-K50",
-                                                                                           "lis-K400"]
-    assert "| lis | k, iters | 0.500 |" in text
-    assert "over these 4 datasets" in text
-    # fidelity ranks K50 < k1 < K400 < lis, accuracy K50 < k1 < lis < K400: Spearman 0.8, BN distance the same
+    write_recipe_out(tmp_path / "iters", {"lis": 0.6, "lis-K50": 0.3, "lis-K400": 0.7},
+                     {"lis": 0.5, "lis-K50": 0.1, "lis-K400": 0.3})
+    write_recipe_out(tmp_path / "school", {"lis-s2": 0.35, "lis-s2-R5": 0.35}, {"lis-s2": 0.15, "lis-s2-R5": 0.15})
+    text = pooled_quality_table([tmp_path / "k", tmp_path / "iters", tmp_path / "school"])
+    rows = [x.split("|")[1].strip() for x in text.splitlines() if x.startswith("| lis")]
+    assert rows == ["lis", "lis-k1", "lis-K50", "lis-K400", "lis-s2 = lis-s2-R5"]  # identical data: one row
+    assert "| lis | k, iters | 1 | 0.500 |" in text
+    assert "over these 5 datasets" in text
+    # fidelity ranks K50 < s2 < k1 < K400 < lis, accuracy K50 < s2 < k1 < lis < K400: Spearman 0.9, BN distance too
     line = next(x for x in text.splitlines() if x.startswith("| resnet14 brecq W2A4 |"))
-    assert line.split("|")[2:4] == [" +0.80 ", " +0.80 "]
+    assert line.split("|")[2:4] == [" +0.90 ", " +0.90 "]
     assert pooled_quality_table([tmp_path / "missing"]) == ""
+
+
+def test_pooled_quality_table_prefers_the_recipe_with_more_seeds(tmp_path):
+    from lisq.bench.report import pooled_quality_table
+
+    write_recipe_out(tmp_path / "a", {"lis": 0.6, "lis-R5": 0.7}, {"lis": 0.5, "lis-R5": 0.6})
+    write_recipe_out(tmp_path / "b", {"lis": [0.6, 0.8, 0.7]}, {"lis": [0.5, 0.7, 0.6]})
+    text = pooled_quality_table([tmp_path / "a", tmp_path / "b"])
+    assert "| lis | a, b | 3 | 0.600 | 0.400 | 0.500 | 2.000 | 70.00 | 70.00 |" in text
+    assert "| lis-R5 | a | 1 | 0.600 |" in text
 
 def load_bench_config_from(raw):
     import tempfile

@@ -125,24 +125,36 @@ def quality_table(rows: list[dict], cfg: BenchConfig, quality: dict[str, dict[st
 def pooled_quality_table(outs: list[Path]) -> str:
     """Every dataset of several results directories (e.g. all ablation recipes) in one table: section-10 metrics
     beside top-1 per student and setting (mean over seeds), then how well each metric ranks all of them.
-    A generator label that several recipes share (their common baseline, one dataset in a shared data_dir)
-    counts once."""
+    A generator label that several recipes share (their common baseline, one dataset per seed in a shared
+    data_dir) counts once, from the recipe that ran it at the most seeds; labels whose data came out identical
+    (e.g. a two-teacher school with k = 2 draws both teachers whatever the sampler) are merged into one row."""
     data: dict[str, dict] = {}
     for out in outs:
         quality, cells = read_quality(out), aggregate(read_rows(out) if (out / "results.csv").is_file() else [])
         for g in quality:
-            entry = data.setdefault(g, {"recipes": [], "quality": quality[g], "acc": {}})
+            acc = {(student, setting): values for (gg, student, setting), values in cells.items() if gg == g}
+            seeds = max((len(v) for v in acc.values()), default=0)
+            entry = data.setdefault(g, {"recipes": [], "seeds": -1})
             entry["recipes"].append(out.name)
-            for (gg, student, setting), values in cells.items():
-                if gg == g:
-                    entry["acc"].setdefault((student, setting), statistics.mean(values))
+            if seeds > entry["seeds"]:
+                entry.update(seeds=seeds, quality=quality[g], acc={k: statistics.mean(v) for k, v in acc.items()})
+    merged: dict[tuple, dict] = {}
+    for g, e in data.items():
+        sig = (e["seeds"], tuple(sorted((k, round(v, 6)) for k, v in e["quality"].items())),
+               tuple(sorted((k, round(v, 4)) for k, v in e["acc"].items())))
+        if sig in merged:
+            merged[sig]["names"].append(g)
+            merged[sig]["recipes"] += [r for r in e["recipes"] if r not in merged[sig]["recipes"]]
+        else:
+            merged[sig] = e | {"names": [g], "recipes": list(e["recipes"])}
+    data = {" = ".join(e["names"]): e for e in merged.values()}
     cols = sorted({k for e in data.values() for k in e["acc"]}, key=lambda k: (k[1], k[0]))
     if not data or not cols:
         return ""
     settings = list(dict.fromkeys(s for _, s in cols))
-    lines = ["| dataset | recipes | " + " | ".join(c for _, c, _ in QUALITY_METRICS) + " | "
+    lines = ["| dataset | recipes | seeds | " + " | ".join(c for _, c, _ in QUALITY_METRICS) + " | "
              + " | ".join(f"{st} {s}" for st, s in cols) + " | " + " | ".join(f"mean {s}" for s in settings) + " |",
-             "|---" * (2 + len(QUALITY_METRICS) + len(cols) + len(settings)) + "|"]
+             "|---" * (3 + len(QUALITY_METRICS) + len(cols) + len(settings)) + "|"]
 
     def mean_acc(e, setting):
         values = [v for (_, s), v in e["acc"].items() if s == setting]
@@ -152,7 +164,7 @@ def pooled_quality_table(outs: list[Path]) -> str:
         q = " | ".join(f"{e['quality'].get(k, float('nan')):.3f}" for k, _, _ in QUALITY_METRICS)
         a = " | ".join(f"{e['acc'][c]:.2f}" if c in e["acc"] else "-" for c in cols)
         m = " | ".join(f"{mean_acc(e, s):.2f}" for s in settings)
-        lines.append(f"| {g} | {', '.join(e['recipes'])} | {q} | {a} | {m} |")
+        lines.append(f"| {g} | {', '.join(e['recipes'])} | {e['seeds']} | {q} | {a} | {m} |")
     lines += [f"\nSpearman rank correlation (signed: + means 'better data, higher accuracy') over these {len(data)} "
               "datasets:\n", "| top-1 | " + " | ".join(c for _, c, _ in QUALITY_METRICS) + " |",
               "|---" * (1 + len(QUALITY_METRICS)) + "|"]
