@@ -40,7 +40,7 @@ def small(**kw) -> SynthConfig:
 
 def test_lis_from_python_modules_writes_imagefolder(tmp_path):
     out = tmp_path / "d"
-    summary = synthesize(out, small(), teachers=[tiny_a(), tiny_b(), tiny_c()], quiet=True)
+    summary = synthesize(out, small(k=2), teachers=[tiny_a(), tiny_b(), tiny_c()], quiet=True)
     assert summary["complete"] and summary["image_iters"] == 10 * 6
     manifest = rows(out)
     assert [r["id"] for r in manifest] == list(range(10))

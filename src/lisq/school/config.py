@@ -65,7 +65,7 @@ class SynthConfig:
     jitter: int | None = None
     flip: bool | None = None
     sampler: str | None = None
-    k: int = 2
+    k: int = 4
     resample_every: int = 0
     teacher: str | None = None
     mix_prob: float | None = None

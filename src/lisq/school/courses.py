@@ -225,7 +225,7 @@ class CourseSampler:
     """
 
     kind: str = "hierarchical"
-    k: int = 2
+    k: int = 4
     resample_every: int = 0
     teacher: str | None = None
 
