@@ -218,7 +218,8 @@ def write_recipe_out(out, accs, fids):
         for g, fid in fids.items():
             for seed, v in enumerate(as_list(fid)):
                 judge = {"fidelity": v, "bn_distance": 1 - v, "diversity": {"overall": 0.5}, "frechet": 2.0}
-                f.write(json.dumps({"generator": g, "seed": seed, "quality": {"judges": {"j": judge}}}) + "\n")
+                f.write(json.dumps({"generator": g, "seed": seed, "seconds": 10.0 * (seed + 1),
+                                    "quality": {"judges": {"j": judge}}}) + "\n")
 
 
 def test_pooled_quality_table_counts_a_shared_baseline_once(tmp_path):
@@ -231,7 +232,7 @@ def test_pooled_quality_table_counts_a_shared_baseline_once(tmp_path):
     text = pooled_quality_table([tmp_path / "k", tmp_path / "iters", tmp_path / "school"])
     rows = [x.split("|")[1].strip() for x in text.splitlines() if x.startswith("| lis")]
     assert rows == ["lis", "lis-k1", "lis-K50", "lis-K400", "lis-s2 = lis-s2-R5"]  # identical data: one row
-    assert "| lis | k, iters | 1 | 0.500 |" in text
+    assert "| lis | k, iters | 1 | 10 | 0.500 |" in text
     assert "over these 5 datasets" in text
     # fidelity ranks K50 < s2 < k1 < K400 < lis, accuracy K50 < s2 < k1 < lis < K400: Spearman 0.9, BN distance too
     line = next(x for x in text.splitlines() if x.startswith("| resnet14 brecq W2A4 |"))
@@ -245,8 +246,8 @@ def test_pooled_quality_table_prefers_the_recipe_with_more_seeds(tmp_path):
     write_recipe_out(tmp_path / "a", {"lis": 0.6, "lis-R5": 0.7}, {"lis": 0.5, "lis-R5": 0.6})
     write_recipe_out(tmp_path / "b", {"lis": [0.6, 0.8, 0.7]}, {"lis": [0.5, 0.7, 0.6]})
     text = pooled_quality_table([tmp_path / "a", tmp_path / "b"])
-    assert "| lis | a, b | 3 | 0.600 | 0.400 | 0.500 | 2.000 | 70.00 | 70.00 |" in text
-    assert "| lis-R5 | a | 1 | 0.600 |" in text
+    assert "| lis | a, b | 3 | 20 | 0.600 | 0.400 | 0.500 | 2.000 | 70.00 | 70.00 |" in text
+    assert "| lis-R5 | a | 1 | 10 | 0.600 |" in text
 
 def load_bench_config_from(raw):
     import tempfile

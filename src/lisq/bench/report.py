@@ -70,6 +70,16 @@ def read_quality(out: Path) -> dict[str, dict[str, float]]:
     return {g: {k: statistics.mean(v) for k, v in m.items()} for g, m in per.items()}
 
 
+def read_seconds(out: Path) -> dict[str, float]:
+    """generator -> mean synthesis seconds of one dataset, from synthesis.jsonl."""
+    log = out / "synthesis.jsonl"
+    per: dict[str, list[float]] = defaultdict(list)
+    for line in log.read_text().splitlines() if log.is_file() else []:
+        rec = json.loads(line)
+        per[rec["generator"]].append(float(rec["seconds"]))
+    return {g: statistics.mean(v) for g, v in per.items()}
+
+
 def spearman(xs: list[float], ys: list[float]) -> float:
     """Rank correlation (average ranks for ties); nan with fewer than 3 points or a constant side."""
     import numpy as np
@@ -131,13 +141,15 @@ def pooled_quality_table(outs: list[Path]) -> str:
     data: dict[str, dict] = {}
     for out in outs:
         quality, cells = read_quality(out), aggregate(read_rows(out) if (out / "results.csv").is_file() else [])
+        seconds = read_seconds(out)
         for g in quality:
             acc = {(student, setting): values for (gg, student, setting), values in cells.items() if gg == g}
             seeds = max((len(v) for v in acc.values()), default=0)
             entry = data.setdefault(g, {"recipes": [], "seeds": -1})
             entry["recipes"].append(out.name)
             if seeds > entry["seeds"]:
-                entry.update(seeds=seeds, quality=quality[g], acc={k: statistics.mean(v) for k, v in acc.items()})
+                entry.update(seeds=seeds, quality=quality[g], seconds=seconds.get(g, float("nan")),
+                             acc={k: statistics.mean(v) for k, v in acc.items()})
     merged: dict[tuple, dict] = {}
     for g, e in data.items():
         sig = (e["seeds"], tuple(sorted((k, round(v, 6)) for k, v in e["quality"].items())),
@@ -152,9 +164,9 @@ def pooled_quality_table(outs: list[Path]) -> str:
     if not data or not cols:
         return ""
     settings = list(dict.fromkeys(s for _, s in cols))
-    lines = ["| dataset | recipes | seeds | " + " | ".join(c for _, c, _ in QUALITY_METRICS) + " | "
+    lines = ["| dataset | recipes | seeds | synthesis s | " + " | ".join(c for _, c, _ in QUALITY_METRICS) + " | "
              + " | ".join(f"{st} {s}" for st, s in cols) + " | " + " | ".join(f"mean {s}" for s in settings) + " |",
-             "|---" * (3 + len(QUALITY_METRICS) + len(cols) + len(settings)) + "|"]
+             "|---" * (4 + len(QUALITY_METRICS) + len(cols) + len(settings)) + "|"]
 
     def mean_acc(e, setting):
         values = [v for (_, s), v in e["acc"].items() if s == setting]
@@ -164,7 +176,7 @@ def pooled_quality_table(outs: list[Path]) -> str:
         q = " | ".join(f"{e['quality'].get(k, float('nan')):.3f}" for k, _, _ in QUALITY_METRICS)
         a = " | ".join(f"{e['acc'][c]:.2f}" if c in e["acc"] else "-" for c in cols)
         m = " | ".join(f"{mean_acc(e, s):.2f}" for s in settings)
-        lines.append(f"| {g} | {', '.join(e['recipes'])} | {e['seeds']} | {q} | {a} | {m} |")
+        lines.append(f"| {g} | {', '.join(e['recipes'])} | {e['seeds']} | {e['seconds']:.0f} | {q} | {a} | {m} |")
     lines += [f"\nSpearman rank correlation (signed: + means 'better data, higher accuracy') over these {len(data)} "
               "datasets:\n", "| top-1 | " + " | ".join(c for _, c, _ in QUALITY_METRICS) + " |",
               "|---" * (1 + len(QUALITY_METRICS)) + "|"]
