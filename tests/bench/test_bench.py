@@ -182,6 +182,19 @@ def test_shared_data_dir_reuses_datasets_and_refuses_other_flags(recipe, tmp_pat
         run_bench(load_bench_config(tmp_path / "c.yaml"), tmp_path / "c", quiet=True)
 
 
+def test_shared_dataset_made_under_another_default_is_refused(recipe, tmp_path, fake):
+    """Same flags, but the dataset's recorded settings differ from what they resolve to now (a default changed)."""
+    raw = {**RECIPE, "data_dir": str(tmp_path / "shared"), "synth": {"iters": 5, "batch_size": 32, "k": 3}}
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump(raw))
+    run_bench(load_bench_config(tmp_path / "a.yaml"), tmp_path / "a", quiet=True)
+    data = tmp_path / "shared" / "lis-hierarchical-s0"
+    (data / "config.yaml").write_text(yaml.safe_dump({"synth": {"generator": "lis", "iters": 5, "k": 3}}))
+    run_bench(load_bench_config(tmp_path / "a.yaml"), tmp_path / "b", quiet=True)  # matching settings: reused
+    (data / "config.yaml").write_text(yaml.safe_dump({"synth": {"generator": "lis", "iters": 5, "k": 2}}))
+    with pytest.raises(LisqError, match="other lisq defaults .*k: 2 -> 3"):
+        run_bench(load_bench_config(tmp_path / "a.yaml"), tmp_path / "c", quiet=True)
+
+
 def test_spearman_and_quality_table():
     from lisq.bench.report import quality_table, spearman
 

@@ -127,6 +127,20 @@ def _work(cfg: BenchConfig, out: Path, task: str, item):
     return bench.run_cell(item)
 
 
+def changed_defaults(argv: list[str], config: Path) -> str:
+    """Settings a finished dataset's recorded config.yaml holds that `lisq synth argv` would now resolve
+    differently (a lisq default changed since), as 'name: was -> now'; '' when none or nothing recorded."""
+    if not config.is_file():
+        return ""
+    from lisq.cli import build_parser
+    from lisq.commands.synth import build_config
+
+    have = (yaml.safe_load(config.read_text()) or {}).get("synth") or {}
+    now = json.loads(json.dumps(build_config(build_parser().parse_args(argv)).resolved().to_dict()))
+    diffs = [f"{k}: {have[k]} -> {v}" for k, v in now.items() if v is not None and k in have and have[k] != v]
+    return ", ".join(diffs)
+
+
 class Bench:
     def __init__(self, cfg: BenchConfig, out: Path, quiet: bool = False):
         self.cfg, self.out, self.quiet = cfg, out, quiet
@@ -177,6 +191,10 @@ class Bench:
         if done["argv"] != argv:
             raise LisqError(f"dataset {marker.parent} was synthesized with other flags ({' '.join(done['argv'])}); "
                             "give this generator a distinct `label` or use another data_dir")
+        stale = changed_defaults(argv, marker.parent / "config.yaml")
+        if stale:
+            raise LisqError(f"dataset {marker.parent} was synthesized with the same flags but other lisq defaults "
+                            f"({stale}); pin the setting in the recipe's synth block or delete the dataset")
         logged = self.synth_log.is_file() and any(
             (r.get("generator"), r.get("seed")) == (key, seed)
             for r in map(json.loads, self.synth_log.read_text().splitlines()))
