@@ -55,12 +55,16 @@ QUALITY_METRICS = (("fidelity", "fidelity", 1), ("bn_distance", "BN distance", -
                    ("frechet", "Frechet", -1))  # (key, column, sign: +1 when higher should mean better data)
 
 
+def synth_records(out: Path) -> list[dict]:
+    """The bench's synthesis.jsonl: one record (generator, seed, seconds, quality) per dataset; [] if none."""
+    log = out / "synthesis.jsonl"
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
+
+
 def read_quality(out: Path) -> dict[str, dict[str, float]]:
     """generator -> SPEC section-10 metric -> mean over seeds and judges, from synthesis.jsonl."""
-    log = out / "synthesis.jsonl"
     per: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for line in log.read_text().splitlines() if log.is_file() else []:
-        rec = json.loads(line)
+    for rec in synth_records(out):
         for judge in (rec.get("quality") or {}).get("judges", {}).values():
             for key, _, _ in QUALITY_METRICS:
                 value = judge.get(key)
@@ -72,10 +76,8 @@ def read_quality(out: Path) -> dict[str, dict[str, float]]:
 
 def read_seconds(out: Path) -> dict[str, float]:
     """generator -> mean synthesis seconds of one dataset, from synthesis.jsonl."""
-    log = out / "synthesis.jsonl"
     per: dict[str, list[float]] = defaultdict(list)
-    for line in log.read_text().splitlines() if log.is_file() else []:
-        rec = json.loads(line)
+    for rec in synth_records(out):
         per[rec["generator"]].append(float(rec["seconds"]))
     return {g: statistics.mean(v) for g, v in per.items()}
 
@@ -219,17 +221,13 @@ def plot(rows: list[dict], cfg: BenchConfig, out: Path) -> list[Path]:
     fig.savefig(paths[0], dpi=110)
     plt.close(fig)
 
-    synth_log = out / "synthesis.jsonl"
-    if synth_log.is_file():
-        cost: dict[str, list[float]] = defaultdict(list)
-        for line in synth_log.read_text().splitlines():
-            rec = json.loads(line)
-            cost[rec["generator"]].append(rec["seconds"])
+    if (out / "synthesis.jsonl").is_file():
+        cost = read_seconds(out)
         fig, ax = plt.subplots(figsize=(5, 4))
         for g in gens:
             accs = [statistics.mean(v) for (gg, _, _), v in cells.items() if gg == g]
             if accs:
-                ax.scatter(statistics.mean(cost.get(g, [0.0])), statistics.mean(accs), label=g)
+                ax.scatter(cost.get(g, 0.0), statistics.mean(accs), label=g)
         ax.set_xlabel("synthesis seconds (1 dataset)")
         ax.set_ylabel("mean quantized top-1 over cells (%)")
         ax.legend(fontsize=7)

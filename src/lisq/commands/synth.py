@@ -40,7 +40,7 @@ def register(subparsers) -> None:
     p.add_argument("--jitter", type=int, default=None, help="random shift in pixels per iteration")
     p.add_argument("--no-flip", dest="flip", action="store_false", default=None, help="no random horizontal flips")
     p.add_argument("--sampler", default=None, choices=["all", "uniform", "hierarchical", "single"])
-    p.add_argument("--k", type=int, default=None, help="teachers (courses) drawn per schedule (default 4)")
+    p.add_argument("--k", type=int, default=None, help=f"teachers (courses) drawn per schedule (default {SynthConfig.k})")
     p.add_argument("--resample-every", type=int, default=None, help="redraw the schedule every R iterations (0: per batch)")
     p.add_argument("--teacher", default=None, help="the teacher of the single sampler (a name in the school)")
     p.add_argument("--mix-prob", type=float, default=None, help="CutMix probability per iteration (mixmix: 0.5)")
