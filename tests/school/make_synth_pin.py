@@ -1,0 +1,62 @@
+"""Write tests/school/fixtures/synth_pin.npz: a tiny synthesis of every generator, pinned before the
+datasets redesign (issue 11) so that later refactors must reproduce it. Run from the repo root:
+
+    .venv/bin/python tests/school/make_synth_pin.py
+
+Only rerun it on purpose (a deliberate change of output); test_synth_pin.py compares against it.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+GENERATORS = ("lis", "mixmix", "deepinversion", "zeroq", "real", "gaussian")
+SETTINGS = {"num_images": 6, "batch_size": 3, "iters": 3, "seed": 7}
+FIXTURE = Path(__file__).parent / "fixtures" / "synth_pin.npz"
+
+
+def cpu_fingerprint() -> str:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{platform.machine()}|{model}|torch {torch.__version__}"
+
+
+def synthesize_all(root: Path) -> dict[str, tuple[np.ndarray, list[dict]]]:
+    from lisq.data import SyntheticDataset
+    from lisq.school import SynthConfig, synthesize
+
+    out = {}
+    for gen in GENERATORS:
+        d = root / gen
+        synthesize(d, SynthConfig(generator=gen, **SETTINGS), quiet=True, overwrite=True, device="cpu", threads=1)
+        data = SyntheticDataset(d)
+        out[gen] = (data.images_uint8().numpy(), data.rows)
+    return out
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        results = synthesize_all(Path(tmp))
+    arrays = {f"{g}_pixels": px for g, (px, _) in results.items()}
+    meta = {"cpu": cpu_fingerprint(), "settings": SETTINGS, "rows": {g: rows for g, (_, rows) in results.items()}}
+    FIXTURE.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(FIXTURE, meta=np.array(json.dumps(meta)), **arrays)
+    print(f"wrote {FIXTURE} on {meta['cpu']}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
