@@ -10,8 +10,6 @@ import yaml
 
 from lisq.errors import LisqError
 
-GENERATORS = ("gaussian", "real", "zeroq", "deepinversion", "lis", "mixmix")
-METHODS = ("minmax", "mse", "adaround", "brecq", "qat")
 
 
 @dataclass(frozen=True)
@@ -87,12 +85,16 @@ def _build(raw: dict, source: str) -> BenchConfig:
         settings = tuple(Setting(**s) for s in raw["settings"])
     except (KeyError, TypeError) as exc:
         raise LisqError(f"{source}: malformed generators/students/settings ({exc}); see configs/fmnist.yaml") from None
+    from lisq.quant.methods import method_names
+    from lisq.school.config import GENERATORS
+
     for g in gens:
         if g.name not in GENERATORS:
             raise LisqError(f"{source}: unknown generator {g.name!r}; choose from {', '.join(GENERATORS)}")
+    methods = method_names()
     for s in settings:
-        if s.method not in METHODS or not (2 <= s.w_bits <= 8 and 2 <= s.a_bits <= 8):
-            raise LisqError(f"{source}: bad setting {s}; methods {', '.join(METHODS)}, bits 2-8")
+        if s.method not in methods or not (2 <= s.w_bits <= 8 and 2 <= s.a_bits <= 8):
+            raise LisqError(f"{source}: bad setting {s}; methods {', '.join(methods)}, bits 2-8")
     keys = [g.key for g in gens]
     if len(set(keys)) != len(keys):
         raise LisqError(f"{source}: two generators share the label {keys}; give each a distinct `label`")

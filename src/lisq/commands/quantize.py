@@ -12,7 +12,8 @@ import yaml
 from lisq.data.spec import FASHION_MNIST_SPEC, add_input_spec_args, input_spec_from_args
 from lisq.errors import LisqError
 from lisq.precision import AMP_MODES
-from lisq.quant.config import METHODS, QuantConfig
+from lisq.quant.config import QuantConfig
+from lisq.quant.methods import method_names
 
 
 def register(subparsers) -> None:
@@ -20,7 +21,7 @@ def register(subparsers) -> None:
     p.add_argument("--model", required=True, help="registry name, path/to/file.py:factory or package.module:factory")
     p.add_argument("--weights", default=None, help="safetensors or torch state-dict file (default: shipped weights)")
     p.add_argument("--data", required=True, help="'real' (class-balanced train subset), 'gaussian', or DIR/<class>/<id>.png")
-    p.add_argument("--method", choices=METHODS, default=None, help="default: brecq")
+    p.add_argument("--method", choices=method_names(), default=None, help="default: brecq")
     p.add_argument("--w-bits", type=int, default=None, help="weight bits, 2-8 (default 4)")
     p.add_argument("--a-bits", type=int, default=None, help="activation bits, 2-8 (default 4)")
     p.add_argument("--first-last-bits", type=int, default=None, help="bits of the first and last layer (default 8)")

@@ -1,66 +1,90 @@
-"""`lisq zoo list|train`: the registered architectures and their shipped Fashion-MNIST weights."""
+"""`lisq zoo list|train`: the registered architectures and their shipped weights per dataset."""
 
 from __future__ import annotations
 
 import json
 
-from lisq.models import get_entry, list_models, num_params, pretrained_path, pretrained_record
+from lisq.data.registry import add_dataset_arg
+from lisq.models import get_entry, list_models, list_pretrained, num_params, pretrained_record, split_name
 from lisq.models.registry import create_model, weights_dir
 
 
 def register(subparsers) -> None:
-    zoo = subparsers.add_parser("zoo", help="list or train the model zoo (the demo school)")
+    zoo = subparsers.add_parser("zoo", help="list or train the model zoo (the shipped schools)")
     verbs = zoo.add_subparsers(dest="zoo_command", metavar="VERB", required=True)
-    ls = verbs.add_parser("list", help="registered architectures and their pretrained accuracy")
+    ls = verbs.add_parser("list", help="registered architectures and their pretrained accuracy per dataset")
+    add_dataset_arg(ls, "; without it, every dataset with shipped weights")
     ls.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     ls.set_defaults(func=run_list)
-    train = verbs.add_parser("train", help="train one architecture on Fashion-MNIST")
+    train = verbs.add_parser("train", help="train one architecture on a dataset's train split")
     train.add_argument("arch", help="registered architecture name (see `lisq zoo list`)")
+    add_dataset_arg(train)
     train.add_argument("--epochs", type=int, default=None, help="default: the recipe's epochs for ARCH")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--lr", type=float, default=0.1)
     train.add_argument("--batch-size", type=int, default=128)
+    train.add_argument("--pad", type=int, default=None, help="random-shift padding in pixels (default 2 Fashion-MNIST, 4 CIFAR-10)")
     train.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     train.add_argument("--limit", type=int, default=None, help="train on the first N images only (smoke test)")
     train.add_argument("--out", default=None, help="output folder (default: the package's weights folder)")
+    train.add_argument("--resume", action="store_true", help="continue from the checkpoint of the last finished epoch")
     train.add_argument("--quiet", action="store_true")
     train.set_defaults(func=run_train)
 
 
-def zoo_rows() -> list[dict]:
+def zoo_rows(dataset: str | None = None) -> list[dict]:
+    """One row per shipped `arch.dataset` weight file; without `dataset` also architectures with none."""
     rows = []
-    for name in list_models():
-        record = pretrained_record(name)
+    shipped = list_pretrained(dataset)
+    for name in shipped:
+        arch, ds = split_name(name)
+        record = pretrained_record(name) or {}
         rows.append({
-            "name": name,
-            "family": get_entry(name).family,
-            "params": num_params(create_model(name)),
-            "pretrained": pretrained_path(name) is not None,
-            "test_top1": record["test_top1"] if record else None,
+            "name": name, "arch": arch, "dataset": ds, "family": get_entry(arch).family,
+            "params": record.get("params"), "pretrained": True, "test_top1": record.get("test_top1"),
         })
+    if dataset is None:
+        with_weights = {split_name(n)[0] for n in shipped}
+        for arch in list_models():
+            if arch not in with_weights:
+                rows.append({"name": arch, "arch": arch, "dataset": None, "family": get_entry(arch).family,
+                             "params": num_params(create_model(arch)), "pretrained": False, "test_top1": None})
     return rows
 
 
 def run_list(args) -> int:
-    rows = zoo_rows()
+    if args.dataset:
+        from lisq.data import get_dataset
+
+        get_dataset(args.dataset)
+    rows = zoo_rows(args.dataset)
     if args.json:
         print(json.dumps(rows))
         return 0
-    print(f"{'name':18s} {'family':11s} {'params':>8s}  pretrained  test_top1")
+    print(f"{'name':26s} {'family':11s} {'params':>8s}  test_top1")
     for r in rows:
         top1 = f"{100 * r['test_top1']:.2f}" if r["test_top1"] is not None else "-"
-        print(f"{r['name']:18s} {r['family']:11s} {r['params']:8d}  {str(r['pretrained']):10s}  {top1}")
+        print(f"{r['name']:26s} {r['family']:11s} {r['params'] or 0:8d}  {top1}")
     return 0
 
 
 def run_train(args) -> int:
-    from lisq.models.train import DEFAULT_EPOCHS, TrainConfig, train_model
+    from lisq.data import get_dataset
+    from lisq.errors import LisqError
+    from lisq.zoo.train import DEFAULT_EPOCHS, DEFAULT_PAD, TrainConfig, train_model
 
     get_entry(args.arch)
+    if "." in args.arch:
+        raise LisqError(f"give the architecture ({args.arch.partition('.')[0]}) and --dataset {args.arch.partition('.')[2]}")
+    dataset = get_dataset(args.dataset)
+    if dataset.input is None:
+        raise LisqError(f"{dataset.name} has no input convention of lisq's own; train on a registered dataset")
     cfg = TrainConfig(
         args.arch, epochs=args.epochs or DEFAULT_EPOCHS.get(args.arch, 10), seed=args.seed, lr=args.lr,
-        batch_size=args.batch_size, threads=args.threads, limit=args.limit,
+        batch_size=args.batch_size, threads=args.threads, limit=args.limit, dataset=dataset.name,
+        num_classes=dataset.input.num_classes, in_channels=dataset.input.channels,
+        augment_pad=args.pad if args.pad is not None else DEFAULT_PAD.get(dataset.name, 2),
     )
-    record = train_model(cfg, args.out or weights_dir(), progress=not args.quiet)
-    print(json.dumps({k: record[k] for k in ("arch", "epochs", "seconds", "test_top1")}))
+    record = train_model(cfg, args.out or weights_dir(), progress=not args.quiet, resume=args.resume)
+    print(json.dumps({k: record[k] for k in ("arch", "dataset", "epochs", "seconds", "test_top1")}))
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 import urllib.request
@@ -105,3 +106,29 @@ def load_fashion_mnist(split: str = "train", allow_download: bool = True) -> tup
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise LisqError(f"{img_path} and {lbl_path} do not form an image/label pair; reinstall the data")
     return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
+
+
+def _split(split: str):
+    from lisq.data.splits import TensorSplit
+
+    images, labels = _cached(split, tuple(str(d) for d in search_dirs()))
+    return TensorSplit("fmnist", split, images, labels)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached(split: str, dirs: tuple[str, ...]):
+    return load_fashion_mnist(split)
+
+
+def _register():
+    from lisq.data.registry import DatasetSpec, register_dataset
+    from lisq.data.spec import FASHION_MNIST_SPEC
+
+    return register_dataset(DatasetSpec(
+        name="fmnist", classes=CLASSES, input=FASHION_MNIST_SPEC, splits=("train", "test"), load=_split,
+        description="Fashion-MNIST (Xiao et al. 2017), 28x28 grey, 60k train / 10k test",
+        held_out_judges=("mobilenetv2_050", "resnet14", "shufflenetv2_s"),
+    ))
+
+
+SPEC = _register()

@@ -1,4 +1,4 @@
-"""Name -> factory registry for lisq's own architectures, with offline pretrained weights."""
+"""Name -> factory registry for lisq's own architectures, with offline pretrained weights per dataset."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch.nn as nn
 
+from lisq.data.registry import DEFAULT_DATASET
+from lisq.data.spec import InputSpec
 from lisq.errors import LisqError
 
 WEIGHTS_PACKAGE = "lisq.models.weights"
@@ -31,6 +33,8 @@ def register_model(family: str, name: str | None = None, description: str = ""):
 
     def wrap(factory: Callable[..., nn.Module]):
         key = name or factory.__name__
+        if "." in key or ":" in key:
+            raise ValueError(f"model name {key!r} may not contain '.' or ':' (they separate the dataset and the source)")
         if key in _REGISTRY:
             raise ValueError(f"model {key!r} is registered twice")
         _REGISTRY[key] = ModelEntry(key, family, factory, description or (factory.__doc__ or "").strip())
@@ -45,6 +49,7 @@ def list_models(family: str | None = None) -> list[str]:
 
 
 def get_entry(name: str) -> ModelEntry:
+    name = split_name(name)[0]
     if name not in _REGISTRY:
         known = ", ".join(list_models())
         raise LisqError(f"unknown model {name!r}; known models: {known} (or use path/to/file.py:factory)")
@@ -55,39 +60,91 @@ def weights_dir() -> Path:
     return Path(str(resources.files(WEIGHTS_PACKAGE)))
 
 
-def pretrained_path(name: str) -> Path | None:
-    path = weights_dir() / f"{name}.safetensors"
+def weights_name(arch: str, dataset: str) -> str:
+    """File stem of shipped weights, timm-style `arch.dataset` (e.g. resnet20.cifar10)."""
+    return f"{arch}.{dataset}"
+
+
+def split_name(name: str, dataset: str | None = None) -> tuple[str, str]:
+    """'resnet20.cifar10' -> ('resnet20', 'cifar10'); a bare 'resnet20' takes `dataset` (default fmnist)."""
+    arch, dot, suffix = name.partition(".")
+    if dot and suffix:
+        return arch, suffix
+    return name, dataset or DEFAULT_DATASET
+
+
+def is_registered(name: str) -> bool:
+    """True for a registered architecture, with or without a `.dataset` suffix."""
+    return split_name(name)[0] in _REGISTRY
+
+
+def pretrained_path(name: str, dataset: str | None = None) -> Path | None:
+    arch, ds = split_name(name, dataset)
+    path = weights_dir() / f"{weights_name(arch, ds)}.safetensors"
     return path if path.is_file() else None
 
 
-def pretrained_record(name: str) -> dict | None:
-    """The JSON training record shipped beside the weights (config, seed, epochs, test top-1)."""
-    path = weights_dir() / f"{name}.json"
+def pretrained_record(name: str, dataset: str | None = None) -> dict | None:
+    """The JSON training record shipped beside the weights (config, seed, epochs, test top-1, input)."""
+    arch, ds = split_name(name, dataset)
+    path = weights_dir() / f"{weights_name(arch, ds)}.json"
     if not path.is_file():
         return None
     return json.loads(path.read_text())
 
 
+def record_input(record: dict, dataset: str) -> InputSpec:
+    """The input convention of a training record (records before the `input` key were Fashion-MNIST ones)."""
+    if record.get("input"):
+        return InputSpec.from_dict(record["input"], default_dataset=dataset)
+    norm = record.get("normalization", {})
+    size = record.get("input_size", [1, 28, 28])
+    return InputSpec(int(size[0]), int(size[-1]), tuple(norm.get("mean", (0.2860,))), tuple(norm.get("std", (0.3530,))),
+                     int(record.get("config", {}).get("num_classes", 10)), record.get("dataset", dataset))
+
+
+def pretrained_input(name: str, dataset: str | None = None) -> InputSpec | None:
+    arch, ds = split_name(name, dataset)
+    record = pretrained_record(arch, ds)
+    return None if record is None else record_input(record, ds)
+
+
+def list_pretrained(dataset: str | None = None) -> list[str]:
+    """`arch.dataset` names of every shipped weight file (optionally of one dataset), sorted."""
+    names = []
+    for path in sorted(weights_dir().glob("*.safetensors")):
+        arch, _, ds = path.stem.partition(".")
+        if arch in _REGISTRY and ds and (dataset is None or ds == dataset):
+            names.append(path.stem)
+    return names
+
+
 def create_model(
-    name: str, num_classes: int = 10, in_channels: int = 1, pretrained: bool = False
+    name: str, num_classes: int | None = None, in_channels: int | None = None, pretrained: bool = False,
+    dataset: str | None = None,
 ) -> nn.Module:
-    """Build a registered architecture; with `pretrained`, load the shipped Fashion-MNIST weights."""
-    entry = get_entry(name)
-    model = entry.factory(num_classes=num_classes, in_channels=in_channels)
+    """Build a registered architecture; with `pretrained`, load the shipped weights of `name`'s dataset.
+
+    `name` is `arch` or `arch.dataset`; a bare name with pretrained weights means `dataset`
+    (default Fashion-MNIST). Class and channel counts default to the weights' (else 10 and 1).
+    """
+    arch, ds = split_name(name, dataset)
+    entry = get_entry(arch)
+    spec = pretrained_input(arch, ds) if pretrained else None
+    if pretrained and spec is None:
+        raise LisqError(f"no pretrained weights shipped for {arch!r} on {ds}; train them with `lisq zoo train {arch} --dataset {ds}`")
+    nc = num_classes if num_classes is not None else (spec.num_classes if spec else 10)
+    ch = in_channels if in_channels is not None else (spec.channels if spec else 1)
+    model = entry.factory(num_classes=nc, in_channels=ch)
     if pretrained:
         from lisq.models.checkpoint import load_weights
 
-        path = pretrained_path(name)
-        if path is None:
-            raise LisqError(f"no pretrained weights shipped for {name!r}; train them with `lisq zoo train {name}`")
-        record = pretrained_record(name) or {}
-        shipped = (record.get("config", {}).get("num_classes", 10), record.get("config", {}).get("in_channels", 1))
-        if (num_classes, in_channels) != tuple(shipped):
+        if (nc, ch) != (spec.num_classes, spec.channels):
             raise LisqError(
-                f"pretrained {name!r} has num_classes={shipped[0]}, in_channels={shipped[1]}; "
-                f"asked for {num_classes}, {in_channels}: drop pretrained or match them"
+                f"pretrained {arch}.{ds} has num_classes={spec.num_classes}, in_channels={spec.channels}; "
+                f"asked for {nc}, {ch}: drop pretrained or match them"
             )
-        load_weights(model, path)
+        load_weights(model, pretrained_path(arch, ds))
     return model
 
 

@@ -1,75 +1,102 @@
-"""Turn a model reference (registry name, path/to/file.py:factory, package.module:factory) into a module."""
+"""Model references -> (nn.Module, InputSpec): every reference knows the input convention it takes.
+
+A reference is
+- a registry name `arch` or `arch.dataset` (shipped weights and their record; a bare name means the
+  weights of the context dataset, Fashion-MNIST by default),
+- `path/to/file.py:factory` or `package.module:factory` (the factory returns an nn.Module; its input
+  convention is the dataset's unless flags say otherwise),
+- `SOURCE:NAME` for a model source such as `tv:` (torchvision), `timm:` or `effnet:` (optional extras,
+  imported lazily), whose convention comes from the source.
+Flags (`--input-size`, `--mean`, ...) override whatever the reference says.
+"""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch.nn as nn
 
+from lisq.data.registry import get_dataset
+from lisq.data.spec import InputSpec, apply_overrides
 from lisq.errors import LisqError
 from lisq.models.checkpoint import load_weights
-from lisq.models.registry import _REGISTRY, create_model, pretrained_path
-
-HUB_PREFIXES = ("tv", "timm")
+from lisq.models.registry import create_model, is_registered, pretrained_input, pretrained_path, split_name
 
 
-def is_registry_name(spec: str) -> bool:
-    return ":" not in spec
+@dataclass(frozen=True)
+class ModelSource:
+    """A family of outside models named `prefix:NAME`.
 
-
-def build_hub_model(spec: str, num_classes: int) -> nn.Module:
-    """'tv:NAME' (torchvision) or 'timm:NAME' with pretrained weights from the local cache only.
-
-    torchvision/timm are an optional extra (`pip install lisq[zoo]`), imported here, lazily.
-    Weights must already be in the torch/HF cache (or pass --weights); nothing is downloaded
-    unless LISQ_ALLOW_DOWNLOAD=1.
+    `input_spec(name)` is the model's convention (size, normalisation, resize policy, classes) without
+    building it; `build(name, spec, pretrained)` returns the module: with `pretrained`, the source's
+    own weights from a local cache or an installed package (nothing is downloaded unless the source
+    says so); without, the bare architecture with `spec.num_classes` outputs (for a QDIR or --weights).
     """
-    import os
 
-    hub, _, name = spec.partition(":")
-    allow_download = os.environ.get("LISQ_ALLOW_DOWNLOAD") == "1"
-    try:
-        if hub == "tv":
-            import torchvision.models as tvm
+    prefix: str
+    input_spec: Callable[[str], InputSpec]
+    build: Callable[[str, InputSpec, bool], nn.Module]
+    description: str = ""
 
-            if not allow_download:
-                os.environ.setdefault("TORCH_HUB_OFFLINE", "1")
-            return tvm.get_model(name, weights="DEFAULT", num_classes=num_classes)
-        import timm
 
-        if not allow_download:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        return timm.create_model(name, pretrained=True, num_classes=num_classes)
-    except ImportError as exc:
-        raise LisqError(f"{spec!r} needs the optional extra: pip install 'lisq[zoo]' ({exc})") from None
-    except (OSError, RuntimeError, ValueError, KeyError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-        raise LisqError(
-            f"cannot build {spec!r} with pretrained weights ({first}); put the weights in the torch/HF cache, "
-            "pass --weights FILE, or set LISQ_ALLOW_DOWNLOAD=1 where the network allows"
-        ) from None
+_SOURCES: dict[str, ModelSource] = {}
+
+
+def register_source(source: ModelSource) -> ModelSource:
+    if source.prefix in _SOURCES:
+        raise ValueError(f"model source {source.prefix!r} is registered twice")
+    _SOURCES[source.prefix] = source
+    return source
+
+
+def list_sources() -> list[str]:
+    _load_builtin_sources()
+    return sorted(_SOURCES)
+
+
+def _load_builtin_sources() -> None:
+    from lisq.models import sources  # noqa: F401  (registers tv, timm, effnet)
+
+
+def source_of(ref: str) -> ModelSource | None:
+    """The ModelSource of a `prefix:NAME` reference, or None (registry names, file.py:factory, module:factory)."""
+    prefix, sep, name = ref.partition(":")
+    if not sep or "/" in prefix or "\\" in prefix or prefix.endswith(".py") or "." in prefix:
+        return None
+    _load_builtin_sources()
+    return _SOURCES.get(prefix)
+
+
+def is_registry_name(ref: str) -> bool:
+    return ":" not in ref
 
 
 def load_factory(spec: str):
     """Import the callable named by 'path/to/file.py:factory' or 'package.module:factory'."""
     target, _, attr = spec.rpartition(":")
     if not target or not attr:
-        raise LisqError(f"model reference {spec!r} must be NAME, path/to/file.py:factory, package.module:factory, tv:NAME or timm:NAME")
+        raise LisqError(f"model reference {spec!r} must be NAME, NAME.DATASET, path/to/file.py:factory, "
+                        f"package.module:factory or one of {', '.join(p + ':NAME' for p in list_sources())}")
     if target.endswith(".py"):
         path = Path(target)
         if not path.is_file():
             raise LisqError(f"model file {target!r} does not exist; check the path in {spec!r}")
         mod_name = f"lisq_user_{path.stem}_{abs(hash(str(path.resolve())))}"
-        module_spec = importlib.util.spec_from_file_location(mod_name, path)
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[mod_name] = module
-        try:
-            module_spec.loader.exec_module(module)
-        except Exception as exc:
-            raise LisqError(f"importing {target!r} failed: {type(exc).__name__}: {exc}") from None
+        module = sys.modules.get(mod_name)
+        if module is None:
+            module_spec = importlib.util.spec_from_file_location(mod_name, path)
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[mod_name] = module
+            try:
+                module_spec.loader.exec_module(module)
+            except Exception as exc:
+                del sys.modules[mod_name]
+                raise LisqError(f"importing {target!r} failed: {type(exc).__name__}: {exc}") from None
     else:
         try:
             module = importlib.import_module(target)
@@ -81,46 +108,62 @@ def load_factory(spec: str):
     return factory
 
 
-def build_model(spec: str, weights: str | None = None, num_classes: int = 10, in_channels: int = 1) -> nn.Module:
-    """Build the model named by `spec` and load `weights`; registry names default to shipped weights."""
-    hub = spec.partition(":")[0]
-    if hub in HUB_PREFIXES and weights is None:
-        return build_hub_model(spec, num_classes).eval()
-    if is_registry_name(spec):
-        if spec not in _REGISTRY:
-            create_model(spec)  # raises the unknown-model error with the list of names
-        if weights is None:
-            if pretrained_path(spec) is None:
-                raise LisqError(f"{spec!r} has no shipped weights; pass --weights or run `lisq zoo train {spec}`")
-            return create_model(spec, num_classes, in_channels, pretrained=True).eval()
-        model = create_model(spec, num_classes, in_channels)
-    elif hub in HUB_PREFIXES:
-        model = _hub_architecture(spec, num_classes)
+def model_input(ref: str, weights: str | None = None, dataset: str | None = None, overrides: dict | None = None) -> InputSpec:
+    """The input convention of a reference (no weights loaded), with flag `overrides` applied."""
+    source = source_of(ref)
+    if source is not None:
+        base = source.input_spec(ref.partition(":")[2])
+    elif is_registry_name(ref):
+        arch, ds = split_name(ref, dataset)
+        if not is_registered(arch):
+            create_model(arch)  # raises the unknown-model error with the list of names
+        base = pretrained_input(arch, ds)
+        if base is None:
+            base = _dataset_input(ds, ref)
     else:
-        factory = load_factory(spec)
+        base = _dataset_input(dataset, ref)
+    return apply_overrides(base, overrides or {})
+
+
+def _dataset_input(dataset: str | None, ref: str) -> InputSpec:
+    ds = get_dataset(dataset)
+    if ds.input is None:
+        return InputSpec(3, 224, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), ds.num_classes, ds.name)  # replaced by the flags
+    return ds.input
+
+
+def build_model(ref: str, weights: str | None = None, spec: InputSpec | None = None, pretrained: bool = True,
+                dataset: str | None = None) -> nn.Module:
+    """The module of `ref` in eval mode: `weights` if given, else the reference's own pretrained weights
+    (`pretrained=False`: the bare architecture, e.g. to load a QDIR's state dict)."""
+    spec = spec or model_input(ref, weights, dataset)
+    source = source_of(ref)
+    name = ref.partition(":")[2]
+    if source is not None:
+        model = source.build(name, spec, pretrained and weights is None)
+    elif is_registry_name(ref):
+        arch, ds = split_name(ref, dataset or spec.dataset)
+        if pretrained and weights is None:
+            if pretrained_path(arch, ds) is None:
+                raise LisqError(f"{ref!r} has no shipped weights for {ds}; pass --weights or run `lisq zoo train {arch} --dataset {ds}`")
+            model = create_model(arch, spec.num_classes, spec.channels, pretrained=True, dataset=ds)
+        else:
+            model = create_model(arch, spec.num_classes, spec.channels)
+    else:
+        factory = load_factory(ref)
         try:
             model = factory()
         except Exception as exc:
-            raise LisqError(f"factory {spec!r} raised {type(exc).__name__}: {exc}") from None
+            raise LisqError(f"factory {ref!r} raised {type(exc).__name__}: {exc}") from None
         if not isinstance(model, nn.Module):
-            raise LisqError(f"factory {spec!r} returned {type(model).__name__}, not a torch.nn.Module")
+            raise LisqError(f"factory {ref!r} returned {type(model).__name__}, not a torch.nn.Module")
     if weights is not None:
         load_weights(model, weights)
     return model.eval()
 
 
-def _hub_architecture(spec: str, num_classes: int) -> nn.Module:
-    """The architecture alone (random init), for loading user weights into a torchvision/timm model."""
-    hub, _, name = spec.partition(":")
-    try:
-        if hub == "tv":
-            import torchvision.models as tvm
-
-            return tvm.get_model(name, weights=None, num_classes=num_classes)
-        import timm
-
-        return timm.create_model(name, pretrained=False, num_classes=num_classes)
-    except ImportError as exc:
-        raise LisqError(f"{spec!r} needs the optional extra: pip install 'lisq[zoo]' ({exc})") from None
-    except (RuntimeError, ValueError, KeyError) as exc:
-        raise LisqError(f"unknown {hub} model {name!r} ({str(exc)[:120]})") from None
+def resolve_model(ref: str, weights: str | None = None, dataset: str | None = None,
+                  overrides: dict | None = None) -> tuple[nn.Module, InputSpec]:
+    """(module in eval mode, its input convention) for a reference."""
+    spec = model_input(ref, weights, dataset, overrides)
+    return build_model(ref, weights, spec, dataset=dataset), spec

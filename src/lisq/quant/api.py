@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import torch
 import torch.nn as nn
@@ -12,21 +12,12 @@ from lisq.quant.bias import correct_biases, float_output_means
 from lisq.quant.brecq import find_blocks, layer_blocks, reconstruct
 from lisq.quant.calib import calibrate, collect_inputs, init_act_quantizers, init_weight_quantizers
 from lisq.quant.config import QuantConfig
+from lisq.quant.methods import METHOD_HANDLERS, register_method
 from lisq.quant.modules import quant_layers
 from lisq.quant.prepare import prepare_model
 from lisq.quant.qat import train_qat
 from lisq.quant.quantizer import set_quant_state
 
-# handler(qmodel, float_model, calib, config, progress) -> dict of diagnostics
-METHOD_HANDLERS: dict[str, Callable[..., dict]] = {}
-
-
-def register_method(name: str):
-    def wrap(fn):
-        METHOD_HANDLERS[name] = fn
-        return fn
-
-    return wrap
 
 
 def _init_ranges(qmodel: nn.Module, calib: torch.Tensor, config: QuantConfig) -> None:

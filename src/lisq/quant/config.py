@@ -9,7 +9,6 @@ from lisq.errors import LisqError
 from lisq.precision import check_amp
 from lisq.quant.quantizer import check_bits
 
-METHODS = ("minmax", "mse", "adaround", "brecq", "qat")
 RANGE_INITS = ("minmax", "mse")
 
 
@@ -71,8 +70,10 @@ class QuantConfig:
     def __post_init__(self):
         object.__setattr__(self, "amp", check_amp(self.amp))
         object.__setattr__(self, "channels_last", bool(self.channels_last))
-        if self.method not in METHODS:
-            raise LisqError(f"unknown quantization method {self.method!r}; use one of {', '.join(METHODS)}")
+        from lisq.quant.methods import method_names
+
+        if self.method not in method_names():
+            raise LisqError(f"unknown quantization method {self.method!r}; use one of {', '.join(method_names())}")
         check_bits(self.w_bits, "weight bits (--w-bits)")
         check_bits(self.a_bits, "activation bits (--a-bits)")
         if self.first_last_bits is not None:

@@ -1,19 +1,23 @@
 """The school: teachers, course tree + samplers, inversion losses and the one synthesis loop."""
 
-from lisq.school.config import GENERATORS, SynthConfig
+from lisq.school.config import GENERATORS, GeneratorPreset, SynthConfig, register_generator
 from lisq.school.courses import (
     Course,
     CourseSampler,
+    SAMPLERS,
     School,
     default_school,
     default_school_path,
     load_school,
+    register_sampler,
     school_from_dict,
     school_from_modules,
     school_from_names,
 )
 from lisq.school.hooks import BNStatsRecorder, bn_layers
-from lisq.school.synth import derive_seed, synthesize
+from lisq.school.objective import TERMS, Term, register_term
+from lisq.school.seeds import derive_seed
+from lisq.school.synth import plan_synthesis, synthesize
 from lisq.school.teacher import Teacher, TeacherSpec
 
 __all__ = [
@@ -21,6 +25,10 @@ __all__ = [
     "Course",
     "CourseSampler",
     "GENERATORS",
+    "GeneratorPreset",
+    "SAMPLERS",
+    "TERMS",
+    "Term",
     "School",
     "SynthConfig",
     "Teacher",
@@ -30,6 +38,10 @@ __all__ = [
     "default_school_path",
     "derive_seed",
     "load_school",
+    "plan_synthesis",
+    "register_generator",
+    "register_sampler",
+    "register_term",
     "school_from_dict",
     "school_from_modules",
     "school_from_names",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import yaml
@@ -13,13 +13,14 @@ from lisq.precision import check_amp
 
 @dataclass(frozen=True)
 class GeneratorPreset:
-    """What distinguishes the generators of SPEC section 8: which terms, which sampler, which labels."""
+    """What distinguishes the generators of SPEC section 8: which terms, which sampler, which labels.
+
+    `weights`: objective-term weights that differ from the terms' registered defaults
+    (lisq.school.objective), e.g. {"ce": 0.0} for a generator without labels.
+    """
 
     uses_teachers: bool = True
-    a_ce: float = 1.0
-    a_bn: float = 10.0
-    a_tv: float = 0.05
-    a_l2: float = 1e-3
+    weights: dict = field(default_factory=dict)
     jitter: int = 2
     flip: bool = True
     sampler: str = "hierarchical"
@@ -28,16 +29,35 @@ class GeneratorPreset:
     optimise: bool = True
     multi_teacher: bool = True
 
+    def weight(self, term: str) -> float:
+        from lisq.school.objective import TERMS
 
-GENERATORS: dict[str, GeneratorPreset] = {
-    "gaussian": GeneratorPreset(uses_teachers=False, optimise=False, multi_teacher=False),
-    "real": GeneratorPreset(uses_teachers=False, optimise=False, multi_teacher=False),
-    "zeroq": GeneratorPreset(a_ce=0.0, a_bn=1.0, a_tv=0.0, a_l2=0.0, jitter=0, flip=False, sampler="single",
-                             labels="teacher", multi_teacher=False),
-    "deepinversion": GeneratorPreset(sampler="single", multi_teacher=False),
-    "lis": GeneratorPreset(),
-    "mixmix": GeneratorPreset(mix_prob=0.5),
-}
+        return self.weights.get(term, TERMS[term].default)
+
+
+# name -> preset; `register_generator` adds one (the CLI, the bench and SynthConfig read this dict)
+GENERATORS: dict[str, GeneratorPreset] = {}
+
+
+def register_generator(name: str, preset: GeneratorPreset) -> GeneratorPreset:
+    if name in GENERATORS:
+        raise ValueError(f"generator {name!r} is registered twice")
+    GENERATORS[name] = preset
+    return preset
+
+
+register_generator("gaussian", GeneratorPreset(uses_teachers=False, optimise=False, multi_teacher=False))
+register_generator("real", GeneratorPreset(uses_teachers=False, optimise=False, multi_teacher=False))
+register_generator("zeroq", GeneratorPreset(weights={"ce": 0.0, "bn": 1.0, "tv": 0.0, "l2": 0.0}, jitter=0, flip=False,
+                                            sampler="single", labels="teacher", multi_teacher=False))
+register_generator("deepinversion", GeneratorPreset(sampler="single", multi_teacher=False))
+register_generator("lis", GeneratorPreset())
+register_generator("mixmix", GeneratorPreset(mix_prob=0.5))
+
+# Version of the resolved-config layout written to config.yaml (`schema:`). 1: before the key existed.
+# Rule that makes resume comparisons version-aware: a setting added later defaults to the behaviour
+# from before it existed, so an older config is read by filling its missing fields with the defaults.
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -75,6 +95,7 @@ class SynthConfig:
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
     num_classes: int | None = None
+    dataset: str = "fmnist"
     max_restarts: int = 5
     amp: str = "off"
     channels_last: bool = False
@@ -84,6 +105,10 @@ class SynthConfig:
         object.__setattr__(self, "amp", check_amp(self.amp))
         object.__setattr__(self, "channels_last", bool(self.channels_last))
         object.__setattr__(self, "grad_per_teacher", bool(self.grad_per_teacher))
+        from lisq.school.courses import SAMPLERS
+
+        if self.sampler is not None and self.sampler not in SAMPLERS:
+            raise LisqError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}")
         if self.generator not in GENERATORS:
             raise LisqError(f"unknown generator {self.generator!r}; choose one of {', '.join(GENERATORS)}")
         if self.num_images < 1 or self.batch_size < 1:
@@ -105,12 +130,23 @@ class SynthConfig:
 
     def resolved(self) -> SynthConfig:
         """Fill every None loss/augmentation/sampler setting from the generator's preset."""
+        from lisq.school.objective import TERMS
+
         p = self.preset
-        fill = {}
-        for name in ("a_ce", "a_bn", "a_tv", "a_l2", "jitter", "flip", "sampler", "mix_prob"):
+        fill = {t.key: p.weight(t.name) for t in TERMS.values() if getattr(self, t.key) is None}
+        for name in ("jitter", "flip", "sampler", "mix_prob"):
             if getattr(self, name) is None:
                 fill[name] = getattr(p, name)
         return replace(self, **fill)
+
+    @property
+    def canvas(self):
+        """The InputSpec of the images being made (after resolve_canvas: size, channels, norm, classes, dataset)."""
+        from lisq.data.spec import InputSpec
+
+        if self.image_size is None or self.channels is None or self.mean is None or self.num_classes is None:
+            raise ValueError("SynthConfig.canvas needs a resolved config (lisq.school.resolve.resolve_canvas)")
+        return InputSpec(self.channels, self.image_size, self.mean, self.std, self.num_classes, self.dataset)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -142,3 +178,34 @@ class SynthConfig:
         data.pop("school", None)
         data.pop("runtime", None)
         return cls.from_dict(data.get("synth", data), source=str(path))
+
+
+def normalise_resolved(config: dict) -> dict:
+    """A dataset's resolved config (config.yaml) of any schema version, in this version's layout.
+
+    Used to decide whether a run may resume a directory: both sides are read through the schema
+    (SynthConfig and the teacher keys), so a config written before a setting existed compares equal
+    to one that has the setting at its default. A config from a newer schema is refused.
+    """
+    version = int(config.get("schema", 1) or 1)
+    if version > SCHEMA_VERSION:
+        raise LisqError(f"this dataset was written by a newer lisq (config schema {version}, this lisq reads up to "
+                        f"{SCHEMA_VERSION}); upgrade lisq to resume it")
+    out = {k: v for k, v in config.items() if k not in ("runtime", "lisq_version", "schema")}
+    if isinstance(out.get("synth"), dict):
+        out["synth"] = SynthConfig.from_dict(out["synth"], source="config.yaml").to_dict()
+    if isinstance(out.get("school"), dict):
+        out["school"] = _normalise_school(out["school"])
+    return out
+
+
+def _normalise_school(node):
+    """Teacher entries with the keys added after schema 1 filled in (dataset: Fashion-MNIST)."""
+    if isinstance(node, dict):
+        node = {k: _normalise_school(v) for k, v in node.items()}
+        if "model" in node and "name" in node and "input_size" in node:
+            node.setdefault("dataset", "fmnist")
+        return node
+    if isinstance(node, list):
+        return [_normalise_school(v) for v in node]
+    return node

@@ -11,12 +11,11 @@ import torch.nn as nn
 import yaml
 
 from lisq.errors import LisqError
-from lisq.school.teacher import TEACHER_KEYS, TeacherSpec, resolve_path, spec_from_module, spec_from_registry
+from lisq.school.teacher import INPUT_KEYS, TEACHER_KEYS, TeacherSpec, resolve_path, spec_from_module, spec_from_reference
 
-SCHOOL_KEYS = ("name", "defaults", "courses", "teachers")
+SCHOOL_KEYS = ("name", "dataset", "defaults", "courses", "teachers")
 COURSE_KEYS = ("name", "weight", "courses", "teachers")
-DEFAULT_KEYS = ("input_size", "channels", "mean", "std", "num_classes")
-SAMPLERS = ("all", "uniform", "hierarchical", "single")
+DEFAULT_KEYS = ("input_size", "channels", "mean", "std", "num_classes", "dataset", "crop_pct")
 
 
 @dataclass
@@ -43,6 +42,10 @@ class School:
     @property
     def num_classes(self) -> int:
         return self.teachers[0].num_classes
+
+    @property
+    def dataset(self) -> str:
+        return self.teachers[0].dataset
 
     def index(self, name: str) -> int:
         for i, t in enumerate(self.teachers):
@@ -74,8 +77,8 @@ def _check_keys(obj: dict, allowed: tuple[str, ...], where: str, source: str) ->
         raise LisqError(f"{source}: unknown key {unknown[0]!r} in {where}; allowed keys: {', '.join(allowed)}")
 
 
-def _teacher_spec(entry, defaults: dict, base: Path | None, source: str, where: str) -> TeacherSpec:
-    from lisq.models.registry import _REGISTRY
+def _teacher_spec(entry, defaults: dict, base: Path | None, source: str, where: str, dataset: str | None) -> TeacherSpec:
+    from lisq.models import is_registered, list_models
 
     if isinstance(entry, str):
         entry = {"model": entry}
@@ -85,13 +88,9 @@ def _teacher_spec(entry, defaults: dict, base: Path | None, source: str, where: 
     model = str(entry["model"])
     weights = resolve_path(entry.get("weights"), base)
     if ":" not in model:
-        if model not in _REGISTRY:
-            known = ", ".join(sorted(_REGISTRY))
-            raise LisqError(f"{source}: unknown model {model!r} in {where}; known models: {known} (or path/to/file.py:factory)")
-        if weights is None:
-            spec = spec_from_registry(model)
-        else:
-            spec = TeacherSpec(name=model, model=model, family=_REGISTRY[model].family)
+        if not is_registered(model):
+            raise LisqError(f"{source}: unknown model {model!r} in {where}; known models: {', '.join(list_models())} "
+                            "(or path/to/file.py:factory)")
     else:
         target = model.rpartition(":")[0]
         if target.endswith(".py"):
@@ -99,23 +98,29 @@ def _teacher_spec(entry, defaults: dict, base: Path | None, source: str, where: 
             if not Path(target).is_file():
                 raise LisqError(f"{source}: model file {target!r} of {where} does not exist; fix the path (relative to the YAML file)")
             model = f"{target}:{model.rpartition(':')[2]}"
-        spec = TeacherSpec(name=model, model=model)  # weights optional: the factory may load its own
     if weights is not None and not Path(weights).is_file():
         raise LisqError(f"{source}: weights file {weights!r} of teacher {model!r} does not exist; fix the path (relative to the YAML file)")
-    spec.weights = weights
+    overrides = {}
     for key in DEFAULT_KEYS:
         if key in entry or key in defaults:
             value = entry.get(key, defaults.get(key))
-            setattr(spec, key, tuple(float(v) for v in value) if key in ("mean", "std") else int(value))
-    spec.name = str(entry.get("name", spec.name))
-    spec.weight = float(entry.get("weight", 1.0))
-    if len(spec.mean) != spec.channels or len(spec.std) != spec.channels:
-        raise LisqError(f"{source}: teacher {spec.name!r} has {spec.channels} channels but mean/std of length {len(spec.mean)}/{len(spec.std)}")
+            if key in ("mean", "std"):
+                value = tuple(float(v) for v in value)
+            elif key == "crop_pct":
+                value = float(value)
+            elif key != "dataset":
+                value = int(value)
+            overrides[INPUT_KEYS[key]] = value
+    spec = spec_from_reference(model, weights, overrides.get("dataset", dataset), float(entry.get("weight", 1.0)),
+                               overrides, name=str(entry.get("name", model)))
     return spec
 
 
-def school_from_dict(data, source: str = "school", base: Path | None = None) -> School:
-    """Build and validate a school from its YAML mapping (without loading any weights)."""
+def school_from_dict(data, source: str = "school", base: Path | None = None, dataset: str | None = None) -> School:
+    """Build and validate a school from its YAML mapping (without loading any weights).
+
+    Bare registry names mean the weights of the school's `dataset:` key, else of `dataset`
+    (the caller's --dataset), else Fashion-MNIST."""
     if not isinstance(data, dict):
         raise LisqError(f"{source}: a school must be a YAML mapping with 'courses:' (and optional 'name', 'defaults')")
     _check_keys(data, SCHOOL_KEYS, "the school", source)
@@ -124,6 +129,11 @@ def school_from_dict(data, source: str = "school", base: Path | None = None) -> 
         raise LisqError(f"{source}: 'defaults' must be a mapping")
     _check_keys(defaults, DEFAULT_KEYS, "'defaults'", source)
     teachers: list[TeacherSpec] = []
+    school_dataset = data.get("dataset") or dataset
+    if data.get("dataset") is not None:
+        from lisq.data import get_dataset
+
+        get_dataset(str(data["dataset"]))
 
     def course(node, where: str) -> Course:
         if not isinstance(node, dict):
@@ -136,7 +146,7 @@ def school_from_dict(data, source: str = "school", base: Path | None = None) -> 
         for i, sub in enumerate(node.get("courses") or []):
             c.courses.append(course(sub, f"course {sub.get('name', i) if isinstance(sub, dict) else i!r} of {name!r}"))
         for entry in node.get("teachers") or []:
-            teachers.append(_teacher_spec(entry, defaults, base, source, f"course {name!r}"))
+            teachers.append(_teacher_spec(entry, defaults, base, source, f"course {name!r}", school_dataset))
             c.teachers.append(len(teachers) - 1)
         if not c.courses and not c.teachers:
             raise LisqError(f"{source}: course {name!r} has no teachers; add 'teachers:' or remove it")
@@ -149,17 +159,17 @@ def school_from_dict(data, source: str = "school", base: Path | None = None) -> 
 
 
 def _validate(teachers: list[TeacherSpec], source: str) -> None:
-    counts = {t.num_classes for t in teachers}
-    if len(counts) > 1:
-        detail = ", ".join(f"{t.name}={t.num_classes}" for t in teachers)
-        raise LisqError(f"{source}: teachers disagree on the number of classes ({detail}); a school needs one label space")
+    spaces = {(t.dataset, t.num_classes) for t in teachers}
+    if len(spaces) > 1:
+        detail = ", ".join(f"{t.name}={t.dataset}/{t.num_classes} classes" for t in teachers)
+        raise LisqError(f"{source}: teachers come from different label spaces ({detail}); a school needs one dataset's labels")
     names = [t.name for t in teachers]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise LisqError(f"{source}: teacher name {dup[0]!r} appears twice; give one of them a distinct 'name:'")
 
 
-def load_school(path: str | Path) -> School:
+def load_school(path: str | Path, dataset: str | None = None) -> School:
     path = Path(path)
     if not path.is_file():
         raise LisqError(f"school file {str(path)!r} does not exist; give a YAML file (see configs/school_default.yaml)")
@@ -168,43 +178,52 @@ def load_school(path: str | Path) -> School:
     except yaml.YAMLError as exc:
         first = str(exc).strip().splitlines()[0]
         raise LisqError(f"school file {str(path)!r} is not valid YAML ({first})") from None
-    return school_from_dict(data, source=str(path), base=path.parent)
+    return school_from_dict(data, source=str(path), base=path.parent, dataset=dataset)
 
 
-def default_school_path() -> Path:
-    return Path(str(resources.files("lisq.school") / "default_school.yaml"))
+def default_school_path(dataset: str | None = None) -> Path:
+    """The shipped school of a dataset: lisq/school/default_school.yaml (Fashion-MNIST) or default_school.<dataset>.yaml."""
+    name = dataset or "fmnist"
+    file = "default_school.yaml" if name == "fmnist" else f"default_school.{name}.yaml"
+    path = Path(str(resources.files("lisq.school") / file))
+    if not path.is_file():
+        raise LisqError(f"lisq ships no default school for {name}; give --school YAML or --teachers (see configs/school_default.yaml)")
+    return path
 
 
-def default_school() -> School:
-    """The shipped teachers grouped by family (held out: mobilenetv2_050, resnet14, shufflenetv2_s)."""
-    return load_school(default_school_path())
+def default_school(dataset: str | None = None) -> School:
+    """The shipped teachers grouped by family (Fashion-MNIST held out: mobilenetv2_050, resnet14, shufflenetv2_s)."""
+    return load_school(default_school_path(dataset), dataset)
 
 
-def school_from_names(names: list[str]) -> School:
+def school_from_names(names: list[str], dataset: str | None = None) -> School:
     """A school from --teachers: registry names grouped into one course per family, other references one course each."""
+    from lisq.models import get_entry, is_registered, split_name
+
     groups: dict[str, list] = {}
     for name in names:
         if ":" in name:
             groups[name] = [name]
         else:
-            from lisq.models.registry import _REGISTRY
-
-            family = _REGISTRY[name].family if name in _REGISTRY else name
+            family = get_entry(name).family if is_registered(name) else split_name(name)[0]
             groups.setdefault(family, []).append(name)
     data = {"name": "teachers", "courses": [{"name": fam, "teachers": ts} for fam, ts in groups.items()]}
-    return school_from_dict(data, source="--teachers")
+    return school_from_dict(data, source="--teachers", dataset=dataset)
 
 
-def school_from_modules(teachers: list, name: str = "python") -> School:
-    """A school of nn.Modules / TeacherSpecs passed from Python: one course per teacher."""
+def school_from_modules(teachers: list, name: str = "python", dataset: str | None = None) -> School:
+    """A school of nn.Modules / TeacherSpecs passed from Python: one course per teacher.
+
+    An nn.Module takes the convention of `dataset` (default Fashion-MNIST); wrap it in a TeacherSpec
+    to give another."""
     specs = []
     for i, t in enumerate(teachers):
         if isinstance(t, TeacherSpec):
             specs.append(t)
         elif isinstance(t, nn.Module):
-            specs.append(spec_from_module(t, name=f"{type(t).__name__}_{i}"))
+            specs.append(spec_from_module(t, name=f"{type(t).__name__}_{i}", input=_dataset_input(dataset)))
         elif isinstance(t, str):
-            specs.extend(school_from_names([t]).teachers)
+            specs.extend(school_from_names([t], dataset).teachers)
         else:
             raise LisqError(f"teacher {i} is a {type(t).__name__}; pass nn.Module, TeacherSpec or a model name")
     _validate(specs, "teachers")
@@ -212,11 +231,69 @@ def school_from_modules(teachers: list, name: str = "python") -> School:
     return School(teachers=specs, root=root, name=name)
 
 
+def _dataset_input(dataset: str | None):
+    from lisq.data import get_dataset
+
+    return get_dataset(dataset).input
+
+
 # ---------------------------------------------------------------- samplers
+
+# name -> draw(sampler, school, rng) -> sorted teacher indices; `register_sampler` adds one from anywhere
+SAMPLERS: dict = {}
+
+
+def register_sampler(name: str):
+    """Decorator: register `draw(sampler: CourseSampler, school: School, rng) -> list[int]` as sampler `name`."""
+
+    def wrap(fn):
+        if name in SAMPLERS:
+            raise ValueError(f"sampler {name!r} is registered twice")
+        SAMPLERS[name] = fn
+        return fn
+
+    return wrap
+
+
+@register_sampler("all")
+def _draw_all(sampler, school: School, rng) -> list[int]:
+    """Every teacher, every batch (the centralised ablation)."""
+    return list(range(len(school.teachers)))
+
+
+@register_sampler("uniform")
+def _draw_uniform(sampler, school: School, rng) -> list[int]:
+    """k teachers uniformly from the flat pool."""
+    n = len(school.teachers)
+    return sorted(int(i) for i in rng.choice(n, size=min(sampler.k, n), replace=False))
+
+
+@register_sampler("hierarchical")
+def _draw_hierarchical(sampler, school: School, rng) -> list[int]:
+    """k top-level courses by weight without replacement, then one child per course down to a teacher."""
+    top = school.root.children()
+    weights = np.array([w for w, _ in top], dtype=np.float64)
+    picks = rng.choice(len(top), size=min(sampler.k, len(top)), replace=False, p=weights / weights.sum())
+    chosen = []
+    for p in picks:
+        node = top[int(p)][1]
+        while isinstance(node, Course):
+            kids = node.children()
+            w = np.array([kw for kw, _ in kids], dtype=np.float64)
+            node = kids[int(rng.choice(len(kids), p=w / w.sum()))][1]
+        chosen.append(int(node))
+    return sorted(set(chosen))
+
+
+@register_sampler("single")
+def _draw_single(sampler, school: School, rng) -> list[int]:
+    """The one teacher named `teacher` (default the first): the model-specific baseline."""
+    return [school.index(sampler.teacher) if sampler.teacher else 0]
+
 
 @dataclass(frozen=True)
 class CourseSampler:
-    """Draws a schedule (teacher indices) for a batch from a random stream.
+    """Draws a schedule (teacher indices) for a batch from a random stream with a registered sampler.
 
     all: every teacher; uniform: k teachers uniformly from the flat pool; hierarchical: k courses
     (weighted, without replacement) at the top, then one child per chosen course down to a teacher;
@@ -236,25 +313,7 @@ class CourseSampler:
             raise LisqError(f"sampler k must be >= 1, got {self.k}")
 
     def draw(self, school: School, rng: np.random.Generator) -> list[int]:
-        n = len(school.teachers)
-        if self.kind == "all":
-            return list(range(n))
-        if self.kind == "single":
-            return [school.index(self.teacher) if self.teacher else 0]
-        if self.kind == "uniform":
-            return sorted(int(i) for i in rng.choice(n, size=min(self.k, n), replace=False))
-        top = school.root.children()
-        weights = np.array([w for w, _ in top], dtype=np.float64)
-        picks = rng.choice(len(top), size=min(self.k, len(top)), replace=False, p=weights / weights.sum())
-        chosen = []
-        for p in picks:
-            node = top[int(p)][1]
-            while isinstance(node, Course):
-                kids = node.children()
-                w = np.array([kw for kw, _ in kids], dtype=np.float64)
-                node = kids[int(rng.choice(len(kids), p=w / w.sum()))][1]
-            chosen.append(int(node))
-        return sorted(set(chosen))
+        return SAMPLERS[self.kind](self, school, rng)
 
     def schedule(self, school: School, rng: np.random.Generator, iters: int) -> list[tuple[int, list[int]]]:
         """Segments (first iteration, teachers) covering `iters` iterations of one batch."""

@@ -2,56 +2,90 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from lisq.data.spec import InputSpec, apply_overrides
 from lisq.data.transforms import Normalization
 from lisq.errors import LisqError
 from lisq.precision import channels_last_input, to_channels_last
 from lisq.school.hooks import BNStatsRecorder
 
-FASHION_MNIST_MEAN = (0.2860,)
-FASHION_MNIST_STD = (0.3530,)
+TEACHER_KEYS = ("name", "model", "weights", "input_size", "channels", "mean", "std", "num_classes", "dataset",
+                "crop_pct", "weight")
+# YAML key of a teacher -> InputSpec field
+INPUT_KEYS = {"input_size": "size", "channels": "channels", "mean": "mean", "std": "std", "num_classes": "num_classes",
+              "dataset": "dataset", "crop_pct": "crop_pct"}
 
-TEACHER_KEYS = ("name", "model", "weights", "input_size", "channels", "mean", "std", "num_classes", "weight")
 
-
-@dataclass
+@dataclass(init=False)
 class TeacherSpec:
-    """What the school needs to know about one teacher; round-trips to a YAML mapping.
+    """What the school needs to know about one teacher; round-trips to a flat YAML mapping.
 
-    `model` is a registry name, `path/to/file.py:factory` or `package.module:factory`;
-    `weights` a safetensors/state-dict file (registry names default to the shipped weights).
-    `module` holds an already built nn.Module (Python API); it is never written to YAML.
+    `model` is any model reference (registry name, file.py:factory, SOURCE:NAME); `weights` a
+    safetensors/state-dict file (registry names default to the shipped weights). `input` is the
+    teacher's input convention and label space. `module` holds an already built nn.Module (Python
+    API); it is never written to YAML.
     """
 
     name: str
     model: str = ""
     weights: str | None = None
-    input_size: int = 28
-    channels: int = 1
-    mean: tuple[float, ...] = FASHION_MNIST_MEAN
-    std: tuple[float, ...] = FASHION_MNIST_STD
-    num_classes: int = 10
+    input: InputSpec = field(default_factory=InputSpec)
     weight: float = 1.0
     family: str = ""
     module: nn.Module | None = field(default=None, repr=False, compare=False)
 
+    def __init__(self, name: str, model: str = "", weights: str | None = None, input: InputSpec | None = None,
+                 weight: float = 1.0, family: str = "", module: nn.Module | None = None, **convention):
+        """`convention`: YAML-style keys (input_size, channels, mean, std, num_classes, dataset, crop_pct)
+        overriding `input` (default: the Fashion-MNIST convention)."""
+        unknown = [k for k in convention if k not in INPUT_KEYS]
+        if unknown:
+            raise TypeError(f"TeacherSpec got unknown keyword {unknown[0]!r}")
+        self.name, self.model, self.weights, self.weight, self.family, self.module = name, model, weights, float(weight), family, module
+        self.input = apply_overrides(input or InputSpec(), {INPUT_KEYS[k]: v for k, v in convention.items()})
+
+    # the convention's fields, read through (the synthesis loop and older callers use them)
+    @property
+    def input_size(self) -> int:
+        return self.input.size
+
+    @property
+    def channels(self) -> int:
+        return self.input.channels
+
+    @property
+    def mean(self) -> tuple[float, ...]:
+        return self.input.mean
+
+    @property
+    def std(self) -> tuple[float, ...]:
+        return self.input.std
+
+    @property
+    def num_classes(self) -> int:
+        return self.input.num_classes
+
+    @property
+    def dataset(self) -> str:
+        return self.input.dataset
+
     @property
     def norm(self) -> Normalization:
-        return Normalization(tuple(self.mean), tuple(self.std))
+        return self.input.norm
 
     def to_dict(self) -> dict:
-        d = {k: v for k, v in asdict(self).items() if k != "module"} if self.module is None else {
-            k: getattr(self, k) for k in TEACHER_KEYS + ("family",)
-        }
-        d["mean"], d["std"] = list(self.mean), list(self.std)
-        if self.module is not None:
-            d["model"] = f"<python {type(self.module).__name__}>"
+        d = {"name": self.name, "model": self.model if self.module is None else f"<python {type(self.module).__name__}>",
+             "weights": self.weights, "input_size": self.input.size, "channels": self.input.channels,
+             "mean": list(self.input.mean), "std": list(self.input.std), "num_classes": self.input.num_classes,
+             "weight": self.weight, "family": self.family, "dataset": self.input.dataset}
+        if self.input.crop_pct is not None:
+            d["crop_pct"] = self.input.crop_pct
         return d
 
     def build(self, device: torch.device | str = "cpu") -> nn.Module:
@@ -61,33 +95,43 @@ class TeacherSpec:
         else:
             from lisq.models.resolve import build_model
 
-            model = build_model(self.model, self.weights, self.num_classes, self.channels)
+            model = build_model(self.model, self.weights, self.input)
         model = model.to(device).eval()
         for p in model.parameters():
             p.requires_grad_(False)
         return model
 
 
-def spec_from_registry(name: str, weight: float = 1.0) -> TeacherSpec:
-    """Spec of a registered architecture with shipped weights: input size and normalisation from its record."""
-    from lisq.models import get_entry, pretrained_path, pretrained_record
+def spec_from_reference(ref: str, weights: str | None = None, dataset: str | None = None, weight: float = 1.0,
+                        overrides: dict | None = None, name: str | None = None) -> TeacherSpec:
+    """Spec of any model reference; its input convention from the reference (shipped record, source, dataset)."""
+    from lisq.models import get_entry, is_registered, pretrained_path, split_name
+    from lisq.models.resolve import model_input
 
-    entry = get_entry(name)
-    if pretrained_path(name) is None:
-        raise LisqError(f"teacher {name!r} has no shipped weights; give `weights:` in the school or run `lisq zoo train {name}`")
-    record = pretrained_record(name) or {}
-    norm = record.get("normalization", {})
-    size = record.get("input_size", [1, 28, 28])
-    return TeacherSpec(
-        name=name, model=name, input_size=int(size[-1]), channels=int(size[0]),
-        mean=tuple(norm.get("mean", FASHION_MNIST_MEAN)), std=tuple(norm.get("std", FASHION_MNIST_STD)),
-        num_classes=int(record.get("config", {}).get("num_classes", 10)), weight=weight, family=entry.family,
-    )
+    family = ""
+    if ":" not in ref:
+        arch, ds = split_name(ref, dataset)
+        if not is_registered(arch):
+            get_entry(arch)  # raises the unknown-model error with the names
+        if weights is None and pretrained_path(arch, ds) is None:
+            raise LisqError(f"teacher {ref!r} has no shipped weights for {ds}; give `weights:` in the school or run "
+                            f"`lisq zoo train {arch} --dataset {ds}`")
+        family = get_entry(arch).family
+    spec = model_input(ref, weights, dataset, overrides)
+    return TeacherSpec(name=name or ref, model=ref, weights=weights, input=spec, weight=weight, family=family)
 
 
-def spec_from_module(module: nn.Module, name: str | None = None, **kw) -> TeacherSpec:
-    """Spec of an nn.Module passed from Python (input size/normalisation default to Fashion-MNIST)."""
-    return TeacherSpec(name=name or type(module).__name__, module=module, **kw)
+def spec_from_registry(name: str, weight: float = 1.0, dataset: str | None = None) -> TeacherSpec:
+    """Spec of a registered architecture with shipped weights (`arch` or `arch.dataset`)."""
+    return spec_from_reference(name, None, dataset, weight)
+
+
+def spec_from_module(module: nn.Module, name: str | None = None, input: InputSpec | None = None, **kw) -> TeacherSpec:
+    """Spec of an nn.Module passed from Python; the input convention defaults to Fashion-MNIST's.
+
+    Keyword arguments named like the YAML keys (input_size, channels, mean, std, num_classes, dataset)
+    override the convention."""
+    return TeacherSpec(name=name or type(module).__name__, module=module, input=input, **kw)
 
 
 class Teacher:
@@ -98,8 +142,8 @@ class Teacher:
     `channels_last`: the module's weights are converted too).
     """
 
-    def __init__(self, spec: TeacherSpec, canvas_size: int, canvas_channels: int, canvas_norm: Normalization,
-                 device: torch.device | str = "cpu", need_bn: bool = True, channels_last: bool = False):
+    def __init__(self, spec: TeacherSpec, canvas: InputSpec, device: torch.device | str = "cpu", need_bn: bool = True,
+                 channels_last: bool = False):
         self.spec = spec
         self.channels_last = channels_last
         self.model = spec.build(device)
@@ -107,12 +151,13 @@ class Teacher:
             to_channels_last(self.model)
         self.recorder = BNStatsRecorder(self.model, spec.name) if need_bn else None
         self._check_output(device)
-        self.canvas_norm, self.canvas_size, self.canvas_channels = canvas_norm, canvas_size, canvas_channels
-        self.same_channels = canvas_channels == spec.channels
-        self.same_norm = self.same_channels and tuple(canvas_norm.mean) == tuple(spec.mean) and tuple(canvas_norm.std) == tuple(spec.std)
-        self.same_size = canvas_size == spec.input_size
+        self.canvas = canvas
+        self.canvas_norm, self.canvas_size, self.canvas_channels = canvas.norm, canvas.size, canvas.channels
+        self.same_channels = canvas.channels == spec.channels
+        self.same_norm = self.same_channels and canvas.mean == spec.mean and canvas.std == spec.std
+        self.same_size = canvas.size == spec.input_size
         if self.same_channels:  # x_teacher = scale * x_canvas + shift, folded into one affine map
-            cm, cs = torch.tensor(canvas_norm.mean), torch.tensor(canvas_norm.std)
+            cm, cs = torch.tensor(canvas.mean), torch.tensor(canvas.std)
             tm, ts = torch.tensor(spec.mean), torch.tensor(spec.std)
             self.scale = (cs / ts).float().view(1, -1, 1, 1).to(device)
             self.shift = ((cm - tm) / ts).float().view(1, -1, 1, 1).to(device)

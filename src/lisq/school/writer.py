@@ -23,8 +23,6 @@ from lisq.models.checkpoint import atomic_write
 SHARD_DIR = ".shards"
 MANIFEST = "manifest.jsonl"
 CONFIG = "config.yaml"
-# synthesis settings added after datasets had been written: an older config.yaml without them used these
-ADDED_SYNTH_DEFAULTS = {"amp": "off", "channels_last": False}
 
 
 def class_dir_name(label: int, num_classes: int) -> str:
@@ -71,10 +69,10 @@ class DatasetWriter:
             raise LisqError(f"output directory {str(self.root)!r} is not empty; pass --resume to continue it, --overwrite to replace it, or another --out")
         if not cfg_path.is_file():
             raise LisqError(f"cannot resume {str(self.root)!r}: it has no {CONFIG}; it is not a lisq dataset (use another --out)")
+        from lisq.school.config import normalise_resolved
+
         old = yaml.safe_load(cfg_path.read_text()) or {}
-        if isinstance(old.get("synth"), dict):
-            old["synth"] = {**old["synth"], **{k: v for k, v in ADDED_SYNTH_DEFAULTS.items() if k not in old["synth"]}}
-        diff = first_difference(strip_runtime(old), strip_runtime(config))
+        diff = first_difference(normalise_resolved(old), normalise_resolved(config))
         if diff is not None:
             raise LisqError(f"cannot resume {str(self.root)!r}: its {CONFIG} differs at {diff!r}; rerun with the same settings or use --overwrite")
         return "resume"

@@ -1,0 +1,241 @@
+"""The one inversion loop: every generator is this loop with other objective terms and teacher samplers.
+
+`Synthesizer.run_batch(b)` makes batch b from nothing but (config, school, b): its schedule, initial
+noise, labels and augmentations come from its own random streams (lisq.school.seeds).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lisq.errors import LisqError
+from lisq.precision import autocast, backward_step, grad_scaler, to_contiguous
+from lisq.school.augment import AugmentPlan
+from lisq.school.config import SynthConfig
+from lisq.school.courses import CourseSampler, School
+from lisq.school.objective import StepObjective
+from lisq.school.seeds import STREAM_NOISE, STREAM_REAL, STREAM_SCHEDULE, derive_seed
+from lisq.school.teacher import Teacher
+
+CHECK_EVERY = 25  # iterations between finite-loss checks (a host sync on GPU)
+
+
+@dataclass
+class BatchResult:
+    pixels: torch.Tensor  # [n, C, H, W] in [0, 1]
+    labels: list[int]
+    rows: list[dict]
+    teacher_passes: int
+    image_iters: int
+
+
+class _Diverged(Exception):
+    pass
+
+
+class Synthesizer:
+    """Runs the inversion for single batches; holds the school, the canvas and the loaded teachers."""
+
+    def __init__(self, cfg: SynthConfig, school: School | None, device: torch.device, quiet: bool = True):
+        self.cfg, self.school, self.device, self.quiet = cfg, school, device, quiet
+        self.preset = cfg.preset
+        self.canvas = cfg.canvas
+        self.norm = self.canvas.norm
+        self.sampler = CourseSampler(cfg.sampler, cfg.k, cfg.resample_every, cfg.teacher) if school else None
+        self._teachers: dict[int, Teacher] = {}
+        mean = torch.tensor(cfg.mean).view(1, -1, 1, 1)
+        std = torch.tensor(cfg.std).view(1, -1, 1, 1)
+        self.lo, self.hi = ((0 - mean) / std).to(device), ((1 - mean) / std).to(device)
+        self._real = None
+        self.postfix = None
+
+    # ------------------------------------------------------------ teachers
+    def teacher(self, index: int) -> Teacher:
+        """Load a teacher the first time one of this worker's batches draws it."""
+        if index not in self._teachers:
+            spec = self.school.teachers[index]
+            self._teachers[index] = Teacher(spec, self.canvas, self.device, channels_last=self.cfg.channels_last)
+        return self._teachers[index]
+
+    def close(self) -> None:
+        """Remove the BN hooks and restore NCHW weights (teachers passed as nn.Modules are the caller's objects)."""
+        for t in self._teachers.values():
+            if t.recorder is not None:
+                t.recorder.remove()
+            if t.channels_last:
+                to_contiguous(t.model)
+
+    def forward(self, t: Teacher, x: torch.Tensor) -> torch.Tensor:
+        """Float32 logits of teacher t on canvas images x (the model compute under autocast when amp is on)."""
+        with autocast(self.cfg.amp, self.device):
+            logits = t.model(t.adapt(x))
+        return logits.float()
+
+    def loaded(self) -> list[str]:
+        return [self.school.teachers[i].name for i in sorted(self._teachers)]
+
+    def plan(self, batch: int) -> list[tuple[int, list[int]]]:
+        """The schedule of a batch: segments (first iteration, teacher indices)."""
+        if self.school is None:
+            return []
+        rng = np.random.default_rng(derive_seed(self.cfg.seed, batch, 0, STREAM_SCHEDULE))
+        return self.sampler.schedule(self.school, rng, max(self.cfg.iters, 1))
+
+    # ------------------------------------------------------------ one batch
+    def batch_slice(self, batch: int) -> tuple[int, int]:
+        start = batch * self.cfg.batch_size
+        return start, min(self.cfg.batch_size, self.cfg.num_images - start)
+
+    def run_batch(self, batch: int) -> BatchResult:
+        cfg = self.cfg
+        if cfg.generator == "real":
+            return self._real_batch(batch)
+        segments = self.plan(batch)
+        for attempt in range(cfg.max_restarts + 1):
+            try:
+                return self._invert(batch, attempt, segments)
+            except _Diverged as exc:
+                warnings.warn(f"batch {batch}: {exc}; restarting it from derived seed attempt {attempt + 1}", RuntimeWarning, stacklevel=2)
+        raise LisqError(f"batch {batch} diverged {cfg.max_restarts + 1} times (NaN/Inf loss); lower --lr or the loss weights")
+
+    def _invert(self, batch: int, attempt: int, segments) -> BatchResult:
+        cfg, preset, dev = self.cfg, self.preset, self.device
+        seed = derive_seed(cfg.seed, batch, attempt, STREAM_NOISE)
+        gen = torch.Generator().manual_seed(seed)
+        start, n = self.batch_slice(batch)
+        C = cfg.num_classes
+        labels = (torch.arange(start, start + n) % C).to(dev)
+        x = torch.randn(n, cfg.channels, cfg.image_size, cfg.image_size, generator=gen).to(dev)
+        x = torch.maximum(torch.minimum(x, self.hi), self.lo)
+        K = cfg.iters if preset.optimise else 0
+        terms = {}
+        passes = 0
+        if K > 0:
+            x, terms, passes = self._optimise(x, labels, gen, segments, batch)
+        x = x.detach()
+        final_teachers = [self.teacher(i) for i in segments[-1][1]] if segments else []
+        probs = None
+        if final_teachers and (preset.labels == "teacher" or cfg.mix_prob > 0):
+            with torch.no_grad():
+                probs = sum(F.softmax(self.forward(t, x), 1) for t in final_teachers) / len(final_teachers)
+        if preset.labels == "teacher" and probs is not None:
+            labels = probs.argmax(1)
+        label_list = labels.tolist()
+        names = [[self.school.teachers[i].name for i in seg] for _, seg in segments]
+        rows = []
+        for j in range(n):
+            row = {
+                "file": None, "label": label_list[j], "id": start + j, "generator": cfg.generator,
+                "seed": cfg.seed, "batch": batch, "attempt": attempt, "batch_seed": seed,
+                "teachers": names[0] if len(names) == 1 else names,
+                "loss": terms,
+            }
+            if cfg.mix_prob > 0 and probs is not None:
+                row["soft_label"] = [round(float(p), 5) for p in probs[j].tolist()]
+            rows.append(row)
+        return BatchResult(self.norm.denormalize(x).clamp(0, 1).cpu(), label_list, rows, passes, n * K)
+
+    def _optimise(self, x, labels, gen, segments, batch):
+        cfg = self.cfg
+        K, n = cfg.iters, x.shape[0]
+        augment = AugmentPlan(K, n, cfg.jitter, cfg.flip, cfg.mix_prob, labels, cfg.num_classes, gen, self.device)
+        objective = StepObjective(cfg)
+        x = x.clone().requires_grad_(True)
+        opt = torch.optim.Adam([x], lr=cfg.lr, betas=tuple(cfg.betas))
+        scaler = grad_scaler(cfg.amp, self.device)  # fp16 on CUDA only; one per batch, batches stay independent
+        group = opt.param_groups[0]
+        seg_starts = [s for s, _ in segments] + [K]
+        seg = -1
+        passes = 0
+        per_teacher = cfg.grad_per_teacher
+        for it in range(K):
+            if it == seg_starts[seg + 1]:
+                seg += 1
+                active = [self.teacher(i) for i in segments[seg][1]]
+                weights = [t.spec.weight for t in active]
+                w_mean = sum(weights) / len(active)
+            if cfg.lr_schedule == "cosine":
+                group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * it / K))
+            xa, target = augment.apply(x, it, labels)
+            # per_teacher: backward through each teacher now, into a detached copy of the input; the
+            # gradient reaches x through the augmentation below (one teacher graph alive at a time)
+            xt = xa.detach().requires_grad_(True) if per_teacher else xa
+            sums = {term.name: 0.0 for term in objective.teacher}
+            for t, w in zip(active, weights, strict=True):
+                with t.recorder:
+                    logits = self.forward(t, xt)
+                values = objective.teacher_values(logits, target, t.recorder, w)
+                if per_teacher:
+                    part = objective.weighted_teacher_sum(values) / len(active)
+                    (scaler.scale(part) if scaler is not None else part).backward()
+                    values = {k: _detach(v) for k, v in values.items()}
+                for k, v in values.items():
+                    sums[k] = sums[k] + v
+            passes += len(active)
+            means = {k: v / len(active) for k, v in sums.items()}
+            loss = objective.weighted_teacher_sum(means)
+            image_values = objective.image_values(x)
+            loss, prior = objective.add_image_terms(loss, image_values, w_mean)
+            last = it == K - 1
+            if last or (it + 1) % CHECK_EVERY == 0:
+                if not bool(torch.isfinite(loss)):
+                    raise _Diverged(f"non-finite loss at iteration {it}")
+                if self.postfix is not None:
+                    self.postfix(batch, it, means.get("ce", 0.0), means.get("bn", 0.0), loss)
+            if last:
+                terms = {**{k: _f(v) for k, v in means.items()}, **{k: _f(v) for k, v in image_values.items()}, "total": _f(loss)}
+            opt.zero_grad(set_to_none=True)
+            if per_teacher:
+                tensors, grads = [xa], [xt.grad]
+                if isinstance(prior, torch.Tensor):
+                    tensors.append(scaler.scale(prior) if scaler is not None else prior)
+                    grads.append(None)
+                torch.autograd.backward(tensors, grads)
+                if scaler is None:
+                    opt.step()
+                else:
+                    scaler.step(opt)
+                    scaler.update()
+            else:
+                backward_step(loss, opt, scaler)
+            with torch.no_grad():
+                torch.maximum(torch.minimum(x, self.hi, out=x), self.lo, out=x)
+        if not bool(torch.isfinite(x).all()):
+            raise _Diverged("non-finite image values")
+        return x, terms, passes
+
+    # ------------------------------------------------------------ the `real` generator
+    def _real_batch(self, batch: int) -> BatchResult:
+        """Real images of the dataset's calibration split, in an order fixed by the run seed."""
+        from lisq.data import get_dataset
+
+        cfg = self.cfg
+        if self._real is None:
+            ds = get_dataset(cfg.dataset)
+            split = ds.split(ds.calibration_split)
+            order = torch.randperm(len(split), generator=torch.Generator().manual_seed(derive_seed(cfg.seed, 0, 0, STREAM_REAL)))
+            self._real = (split, order)
+        split, order = self._real
+        start, n = self.batch_slice(batch)
+        idx = order[start : start + n]
+        labels = split.labels[idx]
+        label_list = labels.tolist()
+        rows = [{"file": None, "label": label_list[j], "id": start + j, "generator": "real", "seed": cfg.seed,
+                 "batch": batch, "source_index": int(idx[j])} for j in range(n)]
+        return BatchResult(split.pixels(idx, self.canvas), label_list, rows, 0, 0)
+
+
+def _detach(value):
+    return value.detach() if torch.is_tensor(value) else value
+
+
+def _f(value) -> float | None:
+    if value is None:
+        return None
+    return round(float(value.detach() if torch.is_tensor(value) else value), 6)
