@@ -1,4 +1,4 @@
-"""The bench orchestration, with the CLI verbs replaced by a fake that records calls."""
+"""The bench orchestration, with the API calls it makes replaced by a fake that records them."""
 
 import csv
 
@@ -30,35 +30,42 @@ def recipe(tmp_path):
     return path
 
 
-class FakeCLI:
+class FakeBackend:
+    """Records the API calls of the bench; synthesis writes only the resolved config.yaml."""
+
     def __init__(self, fail_after=None):
         self.calls, self.fail_after = [], fail_after
 
-    def call(self, argv):
-        self.calls.append(argv)
-        if self.fail_after is not None and sum(a[0] == "quantize" for a in self.calls) > self.fail_after:
+    def synthesize(self, out, config, teachers, school):
+        from lisq.school.synth import plan_synthesis, resolved_config
+
+        self.calls.append(("synth", config, teachers, school))
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(yaml.safe_dump(resolved_config(*plan_synthesis(config, teachers=teachers, school=school))))
+
+    def inspect(self, out, judges):
+        self.calls.append(("inspect", out, judges))
+        return {"judges": {}}
+
+    def quantize(self, student, data, config, qdir, dataset, num_samples):
+        self.calls.append(("quantize", student, data, config, num_samples))
+        if self.fail_after is not None and sum(c[0] == "quantize" for c in self.calls) > self.fail_after:
             raise KeyboardInterrupt
-        if argv[0] == "synth":
-            out = argv[argv.index("--out") + 1]
-            import pathlib
 
-            pathlib.Path(out).mkdir(parents=True, exist_ok=True)
-        return ""
+    def quantized_top1(self, qdir, dataset):
+        self.calls.append(("eval-q", qdir))
+        return 0.5 + 0.01 * len(str(qdir)) % 0.4
 
-    def call_json(self, argv):
-        self.calls.append(argv)
-        if argv[0] == "eval" and "--quantized" in argv:
-            qdir = argv[argv.index("--quantized") + 1]
-            return {"top1": 0.5 + 0.01 * len(qdir) % 0.4}
-        return {"top1": 0.9}
+    def float_top1(self, student, dataset):
+        self.calls.append(("eval", student))
+        return 0.9
 
 
 @pytest.fixture
 def fake(monkeypatch):
-    cli = FakeCLI()
-    monkeypatch.setattr(runner_mod, "call", cli.call)
-    monkeypatch.setattr(runner_mod, "call_json", cli.call_json)
-    return cli
+    backend = FakeBackend()
+    monkeypatch.setattr(runner_mod, "BACKEND", backend)
+    return backend
 
 
 def test_plan_headline_cells_get_every_seed(recipe):
@@ -84,26 +91,23 @@ def test_run_writes_csv_table_and_synthesizes_once_per_generator_and_seed(recipe
     assert {r["held_out"] for r in rows if r["student"] == "mobilenetv2_050"} == {"true"}
     synths = [c for c in fake.calls if c[0] == "synth"]
     assert len(synths) == 2  # lis for seeds 0 and 1; gaussian needs none
-    assert all("--sampler" in c and "--iters" in c for c in synths)
+    assert all(c[1].sampler == "hierarchical" and c[1].iters == 5 and c[1].batch_size == 32 for c in synths)
+    assert sorted(c[1].seed for c in synths) == [0, 1]
     quantize = [c for c in fake.calls if c[0] == "quantize"]
-    assert any(c[c.index("--data") + 1] == "gaussian" for c in quantize)
-    recipe = quantize[0][quantize[0].index("--config") + 1]
-    assert yaml.safe_load(open(recipe)) == {"round_lr": 0.01}
+    assert any(c[2] == "gaussian" for c in quantize)
+    assert all(c[3].round_lr == 0.01 for c in quantize)
     assert "resnet8 (in-pool" in (out / "results.md").read_text()
     assert (out / "accuracy.png").stat().st_size > 0
 
 
 def test_resume_skips_finished_cells(recipe, tmp_path, monkeypatch):
-    cli = FakeCLI(fail_after=5)
-    monkeypatch.setattr(runner_mod, "call", cli.call)
-    monkeypatch.setattr(runner_mod, "call_json", cli.call_json)
+    monkeypatch.setattr(runner_mod, "BACKEND", FakeBackend(fail_after=5))
     with pytest.raises(KeyboardInterrupt):
         run_bench(load_bench_config(recipe), tmp_path / "res", quiet=True)
     with open(tmp_path / "res" / "results.csv", newline="") as f:
         assert len(list(csv.DictReader(f))) == 5
-    again = FakeCLI()
-    monkeypatch.setattr(runner_mod, "call", again.call)
-    monkeypatch.setattr(runner_mod, "call_json", again.call_json)
+    again = FakeBackend()
+    monkeypatch.setattr(runner_mod, "BACKEND", again)
     run_bench(load_bench_config(recipe), tmp_path / "res", quiet=True)
     assert sum(c[0] == "quantize" for c in again.calls) == 7
     with open(tmp_path / "res" / "results.csv", newline="") as f:
@@ -135,12 +139,10 @@ def test_missing_recipe_is_clear(tmp_path):
 def test_jobs_run_the_same_cells_in_plan_order(recipe, tmp_path, monkeypatch):
     from concurrent.futures import ThreadPoolExecutor
 
-    serial, parallel = FakeCLI(), FakeCLI()
-    monkeypatch.setattr(runner_mod, "call", serial.call)
-    monkeypatch.setattr(runner_mod, "call_json", serial.call_json)
+    serial, parallel = FakeBackend(), FakeBackend()
+    monkeypatch.setattr(runner_mod, "BACKEND", serial)
     run_bench(load_bench_config(recipe), tmp_path / "one", quiet=True)
-    monkeypatch.setattr(runner_mod, "call", parallel.call)
-    monkeypatch.setattr(runner_mod, "call_json", parallel.call_json)
+    monkeypatch.setattr(runner_mod, "BACKEND", parallel)
     pools = []
     monkeypatch.setattr(runner_mod, "make_pool", lambda jobs, threads: pools.append((jobs, threads)) or ThreadPoolExecutor(jobs))
     run_bench(load_bench_config(recipe), tmp_path / "two", quiet=True, jobs=2, threads=1)
@@ -188,10 +190,14 @@ def test_shared_dataset_made_under_another_default_is_refused(recipe, tmp_path, 
     (tmp_path / "a.yaml").write_text(yaml.safe_dump(raw))
     run_bench(load_bench_config(tmp_path / "a.yaml"), tmp_path / "a", quiet=True)
     data = tmp_path / "shared" / "lis-hierarchical-s0"
-    (data / "config.yaml").write_text(yaml.safe_dump({"synth": {"generator": "lis", "iters": 5, "k": 3}}))
-    run_bench(load_bench_config(tmp_path / "a.yaml"), tmp_path / "b", quiet=True)  # matching settings: reused
-    (data / "config.yaml").write_text(yaml.safe_dump({"synth": {"generator": "lis", "iters": 5, "k": 2}}))
-    with pytest.raises(LisqError, match="other lisq defaults .*k: 2 -> 3"):
+    recorded = yaml.safe_load((data / "config.yaml").read_text())
+    del recorded["synth"]["dataset"], recorded["schema"]  # as lisq <= 0.1 wrote it: reused, read through the schema
+    (data / "config.yaml").write_text(yaml.safe_dump(recorded))
+    run_bench(load_bench_config(tmp_path / "a.yaml"), tmp_path / "b", quiet=True)
+    assert sum(c[0] == "synth" for c in fake.calls) == 2
+    recorded["synth"]["k"] = 2  # made when another default held
+    (data / "config.yaml").write_text(yaml.safe_dump(recorded))
+    with pytest.raises(LisqError, match="other settings \\(synth.k: 2 recorded, 3 now\\)"):
         run_bench(load_bench_config(tmp_path / "a.yaml"), tmp_path / "c", quiet=True)
 
 
@@ -280,7 +286,7 @@ def test_shipped_recipes_load_and_ablations_share_one_baseline():
     for path in sorted((root / "ablations").glob("*.yaml")):
         cfg = load_bench_config(path)
         assert all(s.held_out for s in cfg.students) and cfg.data_dir == "results/ablations/data"
-        baselines |= {(g.name, g.sampler, g.extra, g.teachers) for g in cfg.generators if g.key == "lis"}
+        baselines |= {(g.name, g.sampler, g.synth, g.teachers) for g in cfg.generators if g.key == "lis"}
     assert len(baselines) == 1
 
 
@@ -289,7 +295,7 @@ def test_generator_num_images_overrides_recipe(recipe, tmp_path, fake):
     run_bench(load_bench_config_from(raw), tmp_path / "res", quiet=True)
     synth = next(c for c in fake.calls if c[0] == "synth")
     quant = next(c for c in fake.calls if c[0] == "quantize")
-    assert synth[synth.index("--num-images") + 1] == "96" and quant[quant.index("--num-samples") + 1] == "96"
+    assert synth[1].num_images == 96 and quant[4] == 96
 
 
 def test_only_runs_the_selected_cells_and_the_rest_later(recipe, tmp_path, fake):

@@ -129,9 +129,9 @@ def test_model_that_cannot_take_input(tmp_path, capsys):
 def test_zoo_train_writes_weights_and_record(tmp_path, capsys):
     code, out, _ = run_cli(capsys, "zoo", "train", "plaincnn", "--epochs", "1", "--limit", "512", "--out", str(tmp_path), "--quiet")
     assert code == 0
-    record = json.loads((tmp_path / "plaincnn.json").read_text())
+    record = json.loads((tmp_path / "plaincnn.fmnist.json").read_text())
     assert record["epochs"] == 1 and record["config"]["limit"] == 512 and record["test_n"] == 10000
-    model = build_model("plaincnn", str(tmp_path / "plaincnn.safetensors"))
+    model = build_model("plaincnn", str(tmp_path / "plaincnn.fmnist.safetensors"))
     x, y = load_fashion_mnist("test")
     acc = evaluate(model, TensorBatches(x, y, FASHION_MNIST_NORM, 1000))["top1"]
     assert acc == record["test_top1"]
@@ -177,8 +177,10 @@ def test_hub_model_without_extra_is_one_line(capsys, monkeypatch):
     assert code == 2 and "lisq[zoo]" in err
 
 
-def test_hub_model_uses_local_cache_only(capsys, monkeypatch):
-    """A fake torchvision whose pretrained weights are not cached: one clear line, no download attempted."""
+def test_hub_model_uses_local_cache_only(capsys, monkeypatch, tmp_path):
+    """A fake torchvision whose pretrained weights are not in the torch cache: one clear line, no download
+    attempted (the model is never built), and lisq leaves os.environ alone."""
+    import os
     import sys
     import types
 
@@ -186,11 +188,16 @@ def test_hub_model_uses_local_cache_only(capsys, monkeypatch):
 
     def get_model(name, weights=None, num_classes=1000):
         calls.append((name, weights, num_classes))
-        raise RuntimeError("weights not in cache and TORCH_HUB_OFFLINE set")
+        raise AssertionError("must not be called without cached weights")
 
+    weights = types.SimpleNamespace(url="https://example.invalid/resnet18-f37072fd.pth", meta={"categories": [0] * 1000})
     fake_tv = types.ModuleType("torchvision")
-    fake_tv.models = types.SimpleNamespace(get_model=get_model)
+    fake_tv.models = types.SimpleNamespace(get_model=get_model, get_model_weights=lambda name: types.SimpleNamespace(DEFAULT=weights))
     monkeypatch.setitem(sys.modules, "torchvision", fake_tv)
     monkeypatch.setitem(sys.modules, "torchvision.models", fake_tv.models)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.delenv("LISQ_ALLOW_DOWNLOAD", raising=False)
+    env_before = dict(os.environ)
     code, _, err = run_cli(capsys, "eval", "--model", "tv:resnet18", "--limit", "10")
-    assert code == 2 and "LISQ_ALLOW_DOWNLOAD" in err and calls == [("resnet18", "DEFAULT", 10)]
+    assert code == 2 and "LISQ_ALLOW_DOWNLOAD" in err and "torch cache" in err and calls == []
+    assert dict(os.environ) == env_before

@@ -78,12 +78,12 @@ def eval_and_export(capsys, qdir: Path, val: Path, n_val: int, size: int, *eval_
     assert session.run(None, {session.get_inputs()[0].name: x})[0].shape == (2, 1000)
 
 
-STUDENT_FLAGS = ["--input-size", "48", "--mean", "0.5,0.5,0.5", "--std", "0.25,0.3,0.2", "--num-classes", "1000"]
+STUDENT_FLAGS = ["--dataset", "imagenet", "--input-size", "48", "--mean", "0.5,0.5,0.5", "--std", "0.25,0.3,0.2", "--num-classes", "1000"]
 
 
 def test_school_synthesizes_quantizes_exports_and_evaluates(workdir, capsys):
     data = workdir / "synth"
-    code, _, err = cli(capsys, "synth", "--generator", "lis", "--school", workdir / "school.yaml", "--num-images", 8,
+    code, _, err = cli(capsys, "synth", "--dataset", "imagenet", "--generator", "lis", "--school", workdir / "school.yaml", "--num-images", 8,
                        "--batch-size", 4, "--iters", 3, "--k", 2, "--out", data, "--quiet")
     assert code == 0, err
     rows = [json.loads(line) for line in (data / "manifest.jsonl").read_text().splitlines()]
@@ -122,7 +122,7 @@ def test_224_school_end_to_end(tmp_path, capsys):
     ]}
     (tmp_path / "school.yaml").write_text(yaml.safe_dump(school))
     data = tmp_path / "synth"
-    code, _, err = cli(capsys, "synth", "--generator", "lis", "--school", tmp_path / "school.yaml", "--sampler", "all",
+    code, _, err = cli(capsys, "synth", "--dataset", "imagenet", "--generator", "lis", "--school", tmp_path / "school.yaml", "--sampler", "all",
                        "--num-images", 4, "--batch-size", 4, "--iters", 2, "--out", data, "--quiet")
     assert code == 0, err
     rows = [json.loads(line) for line in (data / "manifest.jsonl").read_text().splitlines()]
@@ -130,7 +130,7 @@ def test_224_school_end_to_end(tmp_path, capsys):
     with Image.open(data / rows[0]["file"]) as im:
         assert im.size == (224, 224) and im.mode == "RGB"
 
-    flags = ["--input-size", "224", "--mean", ",".join(map(str, IMAGENET["mean"])),
+    flags = ["--dataset", "imagenet", "--input-size", "224", "--mean", ",".join(map(str, IMAGENET["mean"])),
              "--std", ",".join(map(str, IMAGENET["std"])), "--num-classes", "1000"]
     qdir = tmp_path / "q"
     code, _, err = cli(capsys, "quantize", "--model", f"{NETS}:student", "--weights", tmp_path / "s.safetensors", *flags,

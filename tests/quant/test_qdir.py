@@ -5,7 +5,7 @@ import torch
 
 from lisq.errors import LisqError
 from lisq.quant import QuantConfig, load_quantized, quantize, read_meta, save_quantized
-from lisq.quant.data import FASHION_MNIST_INPUT
+from lisq.data.spec import FASHION_MNIST_SPEC as FASHION_MNIST_INPUT
 
 MODEL_FILE = '''
 import torch.nn as nn

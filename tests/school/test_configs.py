@@ -23,7 +23,7 @@ def test_example_school_parses_structure(monkeypatch):
     import lisq.school.courses as courses
     from lisq.school.teacher import TeacherSpec
 
-    monkeypatch.setattr(courses, "spec_from_registry", lambda name: TeacherSpec(name=name, model=name))
+    monkeypatch.setattr(courses, "spec_from_reference", lambda ref, *a, **kw: TeacherSpec(name=kw.get("name") or ref, model=ref))
     school = school_from_dict(yaml.safe_load((ROOT / "configs" / "school_by_capacity.yaml").read_text()))
     assert [c.name for c in school.root.courses] == ["small", "large"]
     assert [c.name for c in school.root.courses[0].courses] == ["shallow-resnet", "plain"]

@@ -93,16 +93,28 @@ def test_mismatched_class_counts(tmp_path, tiny_ref):
     data = {"courses": [{"name": "x", "teachers": [{"model": f"{tiny_ref}:tiny_a"}, {"model": f"{tiny_ref}:tiny_5class", "num_classes": 5}]}]}
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(data))
-    with pytest.raises(LisqError, match="disagree on the number of classes"):
+    with pytest.raises(LisqError, match="different label spaces"):
         load_school(path)
+
+
+def test_same_class_count_from_two_datasets_is_refused(tmp_path, tiny_ref):
+    """A Fashion-MNIST teacher and a CIFAR-10 teacher both have 10 classes: still two label spaces."""
+    data = {"courses": [{"name": "x", "teachers": [
+        {"model": f"{tiny_ref}:tiny_a"},
+        {"model": f"{tiny_ref}:tiny_a", "name": "c10", "dataset": "cifar10", "channels": 3}]}]}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(LisqError, match="different label spaces.*c10=cifar10/10") as info:
+        load_school(path)
+    assert "\n" not in str(info.value)
 
 
 def test_missing_shipped_weights_for_registry_name(monkeypatch, tmp_path):
     import lisq.models
     import lisq.models.registry as registry
 
-    monkeypatch.setattr(registry, "pretrained_path", lambda name: None)
-    monkeypatch.setattr(lisq.models, "pretrained_path", lambda name: None)
+    monkeypatch.setattr(registry, "pretrained_path", lambda name, dataset=None: None)
+    monkeypatch.setattr(lisq.models, "pretrained_path", lambda name, dataset=None: None)
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump({"courses": [{"name": "r", "teachers": ["resnet8"]}]}))
     with pytest.raises(LisqError, match="no shipped weights"):
@@ -110,12 +122,12 @@ def test_missing_shipped_weights_for_registry_name(monkeypatch, tmp_path):
 
 
 def test_declared_classes_checked_against_model_output(tmp_path, tiny_ref):
-    from lisq.data import FASHION_MNIST_NORM
+    from lisq.data import FASHION_MNIST_SPEC
     from lisq.school.teacher import Teacher
 
     school = school_from_dict({"courses": [{"name": "x", "teachers": [{"model": f"{tiny_ref}:tiny_5class"}]}]})
     with pytest.raises(LisqError, match="outputs \\(5,\\) logits but the school has 10"):
-        Teacher(school.teachers[0], 28, 1, FASHION_MNIST_NORM)
+        Teacher(school.teachers[0], FASHION_MNIST_SPEC)
 
 
 def test_weights_relative_to_yaml(tmp_path, tiny_ref):

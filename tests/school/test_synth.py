@@ -124,14 +124,15 @@ def test_worker_loads_only_drawn_teachers(tmp_path):
 
 
 def test_teacher_adapt_resizes_and_renormalises():
-    canvas = FASHION_MNIST_NORM
+    from lisq.data import FASHION_MNIST_SPEC as canvas
+
     spec = TeacherSpec(name="t", module=TinyNet(4), input_size=14, mean=(0.5,), std=(0.25,))
-    teacher = Teacher(spec, 28, 1, canvas)
+    teacher = Teacher(spec, canvas)
     x = torch.randn(3, 1, 28, 28)
     pixels = x * 0.353 + 0.286
     expected = torch.nn.functional.interpolate((pixels - 0.5) / 0.25, size=(14, 14), mode="bilinear", align_corners=False)
     assert torch.allclose(teacher.adapt(x), expected, atol=1e-5)
-    rgb = Teacher(TeacherSpec(name="rgb", module=TinyNet(4, in_channels=3), channels=3, mean=(0.5,) * 3, std=(0.5,) * 3), 28, 1, canvas)
+    rgb = Teacher(TeacherSpec(name="rgb", module=TinyNet(4, in_channels=3), channels=3, mean=(0.5,) * 3, std=(0.5,) * 3), canvas)
     assert rgb.adapt(x).shape == (3, 3, 28, 28)
 
 

@@ -19,12 +19,16 @@ class GeneratorSpec:
     teachers: tuple[str, ...] = ()  # empty: the generator's default (school or best teacher)
     school: str | None = None
     sampler: str | None = None
-    extra: tuple[str, ...] = ()  # further `lisq synth` flags, e.g. ("--k", "2")
+    synth: tuple = ()  # SynthConfig fields for this generator only, as sorted (key, value) pairs: {k: 4} in YAML
     num_images: int | None = None  # this generator's dataset size and calibration set (default: the recipe's)
 
     @property
     def key(self) -> str:
         return self.label or (self.name if not self.sampler else f"{self.name}-{self.sampler}")
+
+    @property
+    def synth_fields(self) -> dict:
+        return dict(self.synth)
 
     @property
     def synthetic(self) -> bool:
@@ -59,7 +63,8 @@ class BenchConfig:
     settings: tuple[Setting, ...]
     seeds: tuple[int, ...] = (0, 1, 2)
     num_images: int = 1024
-    synth: dict = field(default_factory=dict)  # flags for `lisq synth`: iters, batch_size, lr
+    synth: dict = field(default_factory=dict)  # SynthConfig fields for every synthesis: iters, batch_size, lr
+    dataset: str = "fmnist"  # label space and real data of every student, cell and synthesis
     judges: tuple[str, ...] = ()
     quant: dict = field(default_factory=dict)  # QuantConfig fields for every `lisq quantize` (--config)
     data_dir: str | None = None  # where synthesized datasets live (default OUT/data); recipes may share one
@@ -69,7 +74,7 @@ class BenchConfig:
 
 
 TOP_KEYS = {"name", "out", "generators", "students", "settings", "seeds", "num_images", "synth", "judges", "quant",
-            "data_dir", "quick"}
+            "data_dir", "quick", "dataset"}
 
 
 def _build(raw: dict, source: str) -> BenchConfig:
@@ -78,7 +83,7 @@ def _build(raw: dict, source: str) -> BenchConfig:
         raise LisqError(f"{source}: unknown keys {sorted(unknown)}; allowed: {sorted(TOP_KEYS)}")
     try:
         gens = tuple(
-            GeneratorSpec(**{**g, "teachers": tuple(g.get("teachers", ())), "extra": tuple(str(e) for e in g.get("extra", ()))})
+            GeneratorSpec(**{**g, "teachers": tuple(g.get("teachers", ())), "synth": tuple(sorted(dict(g.get("synth") or {}).items()))})
             for g in raw["generators"]
         )
         students = tuple(Student(**s) for s in raw["students"])
@@ -95,6 +100,12 @@ def _build(raw: dict, source: str) -> BenchConfig:
     for s in settings:
         if s.method not in methods or not (2 <= s.w_bits <= 8 and 2 <= s.a_bits <= 8):
             raise LisqError(f"{source}: bad setting {s}; methods {', '.join(methods)}, bits 2-8")
+    from lisq.data import get_dataset
+    from lisq.school.config import SynthConfig
+
+    dataset = get_dataset(raw.get("dataset")).name
+    for g in gens:  # every synthesis setting must be a SynthConfig field (one line otherwise)
+        SynthConfig.from_dict({**dict(raw.get("synth", {})), **g.synth_fields}, source=f"{source}: generator {g.key}")
     keys = [g.key for g in gens]
     if len(set(keys)) != len(keys):
         raise LisqError(f"{source}: two generators share the label {keys}; give each a distinct `label`")
@@ -103,7 +114,7 @@ def _build(raw: dict, source: str) -> BenchConfig:
         generators=gens, students=students, settings=settings,
         seeds=tuple(raw.get("seeds", (0, 1, 2))), num_images=int(raw.get("num_images", 1024)),
         synth=dict(raw.get("synth", {})), judges=tuple(raw.get("judges", ())), quant=dict(raw.get("quant", {})),
-        data_dir=raw.get("data_dir"),
+        data_dir=raw.get("data_dir"), dataset=dataset,
     )
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import yaml
 from tqdm import tqdm
 
-from lisq.bench.commands import call, call_json
 from lisq.bench.config import BenchConfig, GeneratorSpec, Setting, Student
 from lisq.errors import LisqError
 from lisq.models.checkpoint import atomic_write
@@ -108,14 +107,14 @@ def selected(cell: Cell, only: dict[str, set[str]] | None) -> bool:
 
 def make_pool(jobs: int, threads: int) -> Executor:
     """Worker processes (spawned, so no forked torch threads) with `threads` intra-op threads each."""
-    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker, initargs=(threads,))
+    ctx = multiprocessing.get_context("spawn")
+    # the workers' OpenMP pools are sized from their own environment at start-up (set only in the children)
+    return ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(threads,))
 
 
 def _init_worker(threads: int) -> None:
     import torch
 
-    os.environ["OMP_NUM_THREADS"] = str(threads)
     torch.set_num_threads(threads)
 
 
@@ -127,18 +126,77 @@ def _work(cfg: BenchConfig, out: Path, task: str, item):
     return bench.run_cell(item)
 
 
-def changed_defaults(argv: list[str], config: Path) -> str:
-    """Settings a finished dataset's recorded config.yaml holds that `lisq synth argv` would now resolve
-    differently (a lisq default changed since), as 'name: was -> now'; '' when none or nothing recorded."""
-    if not config.is_file():
-        return ""
-    from lisq.cli import build_parser
-    from lisq.commands.synth import build_config
+def synth_request(cfg: BenchConfig, gen: GeneratorSpec, seed: int, num_images: int):
+    """(SynthConfig, teachers, school) of one generator's dataset: the recipe's synth block, then the generator's."""
+    from lisq.school.config import SynthConfig
 
-    have = (yaml.safe_load(config.read_text()) or {}).get("synth") or {}
-    now = json.loads(json.dumps(build_config(build_parser().parse_args(argv)).resolved().to_dict()))
-    diffs = [f"{k}: {have[k]} -> {v}" for k, v in now.items() if v is not None and k in have and have[k] != v]
-    return ", ".join(diffs)
+    fields = {"generator": gen.name, "num_images": num_images, "seed": seed, "dataset": cfg.dataset,
+              **cfg.synth, **gen.synth_fields}
+    if gen.sampler:
+        fields["sampler"] = gen.sampler
+    return SynthConfig.from_dict(fields, source=f"generator {gen.key}"), list(gen.teachers) or None, gen.school
+
+
+def recorded_difference(config_path: Path, wanted: dict) -> str | None:
+    """Where a finished dataset's config.yaml differs from the resolved config of this request (read through
+    the schema, so settings added since compare at their defaults), or None when it matches."""
+    from lisq.school.config import normalise_resolved
+    from lisq.school.writer import first_difference
+
+    if not config_path.is_file():
+        return "config.yaml (missing)"
+    have = yaml.safe_load(config_path.read_text()) or {}
+    a, b = normalise_resolved(have), normalise_resolved(wanted)
+    where = first_difference(a, b)
+    if where is None:
+        return None
+
+    def at(d, dotted):
+        for part in dotted.split("."):
+            d = d.get(part) if isinstance(d, dict) else None
+        return d
+
+    return f"{where}: {at(a, where)!r} recorded, {at(b, where)!r} now"
+
+
+class Backend:
+    """The Python API calls a bench makes (tests substitute a fake that records them)."""
+
+    def synthesize(self, out: Path, config, teachers, school) -> None:
+        from lisq.school.synth import synthesize
+
+        synthesize(out, config, teachers=teachers, school=school, resume=out.exists(), quiet=True)
+
+    def inspect(self, out: Path, judges: list[str]) -> dict:
+        from lisq.metrics.inspect import inspect_dataset
+
+        return inspect_dataset(out, judges)
+
+    def quantize(self, student: str, data: str, config, qdir: Path, dataset: str, num_samples: int) -> None:
+        from lisq.quant.run import quantize_reference
+
+        quantize_reference(student, data, config, qdir, dataset=dataset, num_samples=num_samples)
+
+    def quantized_top1(self, qdir: Path, dataset: str) -> float:
+        from lisq.data import get_dataset
+        from lisq.metrics import evaluate
+        from lisq.quant.qdir import input_spec_of, load_quantized
+
+        qmodel, meta = load_quantized(qdir)
+        ds = get_dataset(dataset)
+        return evaluate(qmodel, ds.split(ds.evaluation_split).batches(input_spec_of(meta), 500))["top1"]
+
+    def float_top1(self, student: str, dataset: str) -> float:
+        from lisq.data import get_dataset
+        from lisq.metrics import evaluate
+        from lisq.models.resolve import resolve_model
+
+        model, spec = resolve_model(student, dataset=dataset)
+        ds = get_dataset(dataset)
+        return evaluate(model, ds.split(ds.evaluation_split).batches(spec, 500))["top1"]
+
+
+BACKEND = Backend()
 
 
 class Bench:
@@ -152,49 +210,39 @@ class Bench:
         return getattr(gen, "num_images", None) or self.cfg.num_images
 
     def dataset(self, gen: GeneratorSpec, seed: int) -> str:
-        """`--data` value for `lisq quantize`: 'gaussian', 'real' or a synthesized directory (made once)."""
+        """The calibration source of `quantize_reference`: 'gaussian', 'real' or a synthesized directory (made once)."""
+        from lisq.school.synth import plan_synthesis, resolved_config
+
         if not gen.synthetic:
             return gen.name
         data_dir = data_root(self.cfg, self.out) / f"{gen.key}-s{seed}"
-        argv = ["synth", "--generator", gen.name, "--num-images", str(self.num_images(gen)), "--out", str(data_dir),
-                "--seed", str(seed), "--quiet"]
-        if gen.teachers:
-            argv += ["--teachers", ",".join(gen.teachers)]
-        if gen.school:
-            argv += ["--school", gen.school]
-        if gen.sampler:
-            argv += ["--sampler", gen.sampler]
-        for flag, value in self.cfg.synth.items():
-            argv += [f"--{flag.replace('_', '-')}", str(value)]
-        argv += list(gen.extra)
+        config, teachers, school = synth_request(self.cfg, gen, seed, self.num_images(gen))
         marker = data_dir / ".bench_done"
         if marker.is_file():
-            self._reuse(marker, argv, gen.key, seed)
+            wanted = resolved_config(*plan_synthesis(config, teachers=teachers, school=school))
+            diff = recorded_difference(data_dir / "config.yaml", wanted)
+            if diff is not None:
+                raise LisqError(f"dataset {data_dir} was synthesized with other settings ({diff}); give this generator "
+                                "a distinct `label`, pin the setting in the recipe, or delete the dataset")
+            self._log_reused(marker, gen.key, seed)
             return str(data_dir)
         start = time.time()
-        call(argv + (["--resume"] if data_dir.exists() else []))
+        BACKEND.synthesize(data_dir, config, teachers, school)
         seconds = time.time() - start
         record = {"generator": gen.key, "seed": seed, "seconds": round(seconds, 1), "dir": str(data_dir)}
         if self.cfg.judges:
-            record["quality"] = call_json(["inspect", str(data_dir), "--judges", ",".join(self.cfg.judges), "--json"])
+            record["quality"] = BACKEND.inspect(data_dir, list(self.cfg.judges))
         with open(self.synth_log, "a") as f:
             f.write(json.dumps(record) + "\n")
-        atomic_write(marker, lambda tmp: Path(tmp).write_text(json.dumps({"argv": argv, "record": record}) + "\n"))
+        atomic_write(marker, lambda tmp: Path(tmp).write_text(json.dumps({"record": record}) + "\n"))
         return str(data_dir)
 
-    def _reuse(self, marker: Path, argv: list[str], key: str, seed: int) -> None:
-        """A finished dataset: check it was made with these flags; log its record here if another recipe made it."""
+    def _log_reused(self, marker: Path, key: str, seed: int) -> None:
+        """A dataset another recipe made: log its synthesis record here too (once)."""
         text = marker.read_text().strip()
-        if text == "ok":  # written by lisq <= 0.1 benches: no flags recorded
+        if text == "ok":  # written by lisq <= 0.1 benches: nothing recorded
             return
         done = json.loads(text)
-        if done["argv"] != argv:
-            raise LisqError(f"dataset {marker.parent} was synthesized with other flags ({' '.join(done['argv'])}); "
-                            "give this generator a distinct `label` or use another data_dir")
-        stale = changed_defaults(argv, marker.parent / "config.yaml")
-        if stale:
-            raise LisqError(f"dataset {marker.parent} was synthesized with the same flags but other lisq defaults "
-                            f"({stale}); pin the setting in the recipe's synth block or delete the dataset")
         logged = self.synth_log.is_file() and any(
             (r.get("generator"), r.get("seed")) == (key, seed)
             for r in map(json.loads, self.synth_log.read_text().splitlines()))
@@ -203,28 +251,25 @@ class Bench:
                 f.write(json.dumps(done["record"]) + "\n")
 
     def fp_top1(self, student: str) -> float:
-        if student not in self.fp_cache:
-            self.fp_cache[student] = call_json(["eval", "--model", student, "--split", "test", "--json"])["top1"]
-        return self.fp_cache[student]
+        key = f"{self.cfg.dataset}/{student}"
+        if key not in self.fp_cache:
+            self.fp_cache[key] = BACKEND.float_top1(student, self.cfg.dataset)
+        return self.fp_cache[key]
 
     def run_cell(self, cell: Cell) -> dict:
+        from lisq.quant.config import QuantConfig
+
         s = cell.setting
         data = self.dataset(cell.generator, cell.seed)
         qdir = self.out / "work" / cell.generator.key / f"s{cell.seed}" / cell.student.name / s.key
-        argv = ["quantize", "--model", cell.student.name, "--data", data, "--method", s.method,
-                "--w-bits", str(s.w_bits), "--a-bits", str(s.a_bits), "--num-samples", str(self.num_images(cell.generator)),
-                "--seed", str(cell.seed), "--out", str(qdir), "--quiet"]
+        fields = {**self.cfg.quant, "method": s.method, "w_bits": s.w_bits, "a_bits": s.a_bits, "seed": cell.seed}
         if s.iters:
-            argv += ["--iters", str(s.iters)]
-        if self.cfg.quant:
-            recipe = self.out / "quant.yaml"
-            if not recipe.is_file():
-                atomic_write(recipe, lambda tmp: Path(tmp).write_text(yaml.safe_dump(self.cfg.quant)))
-            argv += ["--config", str(recipe)]
+            fields["iters"] = s.iters
+        config = QuantConfig.from_dict(fields)
         start = time.time()
-        call(argv)
+        BACKEND.quantize(cell.student.name, data, config, qdir, self.cfg.dataset, self.num_images(cell.generator))
         seconds = time.time() - start
-        top1 = call_json(["eval", "--quantized", str(qdir), "--split", "test", "--json"])["top1"]
+        top1 = BACKEND.quantized_top1(qdir, self.cfg.dataset)
         return {
             "generator": cell.generator.key, "sampler": cell.generator.sampler or "", "student": cell.student.name,
             "held_out": str(cell.student.held_out).lower(), "method": s.method, "w_bits": s.w_bits,

@@ -1,6 +1,6 @@
-"""`lisq demo`: the main job in minutes. Synthesize a small LIS set from the shipped school (cached),
-quantize a held-out depthwise student at W2A4 with BRECQ using it and using Gaussian noise, and
-compare both with full precision on the real Fashion-MNIST test split."""
+"""`lisq demo`: the main job in minutes. Synthesize a small LIS set from the dataset's shipped school
+(cached), quantize a held-out student at W2A4 with BRECQ using it and using Gaussian noise, and compare
+both with full precision on the dataset's real test split (Fashion-MNIST by default)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import os
 import time
 from pathlib import Path
 
-from lisq.bench.commands import call, call_json
+from lisq.errors import LisqError
 
-DEMO = {
+# one demo per dataset with a shipped school: a held-out student, its synthesis and quantization settings
+DEMOS = {}
+DEMOS["fmnist"] = {
     "student": "mobilenetv2_050",  # held out of the default school; depthwise: the most data-sensitive
     "num_images": 256,
     "synth_iters": 150,
@@ -23,14 +25,17 @@ DEMO = {
     "quant_iters": 200,
     "round_lr": 0.01,  # the QuantConfig default since W2 collapsed with 1e-3; pinned so the demo never drifts
     "seed": 0,
-    "judges": "mobilenetv2_050,resnet14",
+    "judges": ["mobilenetv2_050", "resnet14"],
 }
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("demo", help="synthesize from the shipped school, quantize a held-out student, compare")
     p.add_argument("--out", default=None, help="where the demo writes (default: ~/.cache/lisq/demo)")
-    p.add_argument("--seed", type=int, default=DEMO["seed"])
+    p.add_argument("--seed", type=int, default=DEMOS["fmnist"]["seed"])
+    from lisq.data.registry import add_dataset_arg
+
+    add_dataset_arg(p, f"; demos: {', '.join(DEMOS)}")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
 
@@ -43,7 +48,19 @@ def demo_dir(out: str | None) -> Path:
 
 
 def run(args) -> int:
-    cfg = {**DEMO, "seed": args.seed}
+    from lisq.data import get_dataset
+    from lisq.metrics import evaluate
+    from lisq.metrics.inspect import inspect_dataset
+    from lisq.models.resolve import resolve_model
+    from lisq.quant.config import QuantConfig
+    from lisq.quant.qdir import input_spec_of, load_quantized
+    from lisq.quant.run import quantize_reference
+    from lisq.school import SynthConfig, synthesize
+
+    dataset = get_dataset(args.dataset)
+    if dataset.name not in DEMOS:
+        raise LisqError(f"no demo for {dataset.name}; demos exist for {', '.join(DEMOS)}")
+    cfg = {**DEMOS[dataset.name], "seed": args.seed}
     root = demo_dir(args.out)
     root.mkdir(parents=True, exist_ok=True)
     start = time.time()
@@ -51,34 +68,37 @@ def run(args) -> int:
     def say(msg: str) -> None:
         print(f"[{time.time() - start:5.0f}s] {msg}", flush=True)
 
-    lis_dir = root / f"lis-n{cfg['num_images']}-K{cfg['synth_iters']}-k{cfg['k']}-s{cfg['seed']}"
+    prefix = "" if dataset.name == "fmnist" else f"{dataset.name}-"
+    lis_dir = root / f"{prefix}lis-n{cfg['num_images']}-K{cfg['synth_iters']}-k{cfg['k']}-s{cfg['seed']}"
     if (lis_dir / "manifest.jsonl").is_file() and (lis_dir / ".demo_done").is_file():
         say(f"using the cached LIS set in {lis_dir}")
     else:
-        say(f"synthesizing {cfg['num_images']} LIS images from the shipped school (hierarchical courses)")
-        argv = ["synth", "--generator", "lis", "--num-images", str(cfg["num_images"]), "--out", str(lis_dir),
-                "--iters", str(cfg["synth_iters"]), "--batch-size", str(cfg["batch_size"]), "--k", str(cfg["k"]),
-                "--seed", str(cfg["seed"])]
-        call(argv + (["--resume"] if lis_dir.exists() else []) + (["--quiet"] if args.quiet else []))
+        say(f"synthesizing {cfg['num_images']} LIS images from the shipped {dataset.name} school (hierarchical courses)")
+        synth = SynthConfig(generator="lis", num_images=cfg["num_images"], iters=cfg["synth_iters"],
+                            batch_size=cfg["batch_size"], k=cfg["k"], seed=cfg["seed"], dataset=dataset.name)
+        synthesize(lis_dir, synth, resume=lis_dir.exists(), quiet=args.quiet)
         (lis_dir / ".demo_done").write_text("ok\n")
-    quality = call_json(["inspect", str(lis_dir), "--judges", cfg["judges"], "--json"])
+    quality = inspect_dataset(lis_dir, cfg["judges"])
     student = cfg["student"]
-    say(f"full-precision {student} on the real test split")
-    fp = call_json(["eval", "--model", student, "--split", "test", "--json"])["top1"]
+    test = dataset.split(dataset.evaluation_split)
+    say(f"full-precision {student} on the real {dataset.name} {test.split} split")
+    model, spec = resolve_model(student, dataset=dataset.name)
+    fp = evaluate(model, test.batches(spec, 500))["top1"]
     results = {"full precision": fp}
-    recipe = root / "quant.yaml"
-    recipe.write_text(f"round_lr: {cfg['round_lr']}\n")
+    quant = QuantConfig(method=cfg["method"], w_bits=cfg["w_bits"], a_bits=cfg["a_bits"], iters=cfg["quant_iters"],
+                        round_lr=cfg["round_lr"], seed=cfg["seed"])
     for label, data in (("LIS (multi-teacher)", str(lis_dir)), ("Gaussian noise", "gaussian")):
         say(f"{cfg['method']} W{cfg['w_bits']}A{cfg['a_bits']} on {student} calibrated with {label}")
-        qdir = root / f"q-{student}-{'lis' if data != 'gaussian' else 'gaussian'}-s{cfg['seed']}"
-        call(["quantize", "--model", student, "--data", data, "--method", cfg["method"], "--w-bits", str(cfg["w_bits"]),
-              "--a-bits", str(cfg["a_bits"]), "--num-samples", str(cfg["num_images"]), "--iters", str(cfg["quant_iters"]),
-              "--seed", str(cfg["seed"]), "--config", str(recipe), "--out", str(qdir)] + (["--quiet"] if args.quiet else []))
-        results[label] = call_json(["eval", "--quantized", str(qdir), "--split", "test", "--json"])["top1"]
-    report = {"config": cfg, "top1": results, "quality": quality, "seconds": round(time.time() - start, 1)}
-    (root / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\n{student} (held out of the school) on 10,000 real Fashion-MNIST test images:")
+        qdir = root / f"q-{prefix}{student}-{'lis' if data != 'gaussian' else 'gaussian'}-s{cfg['seed']}"
+        quantize_reference(student, data, quant, qdir, dataset=dataset.name, num_samples=cfg["num_images"],
+                           progress=not args.quiet)
+        qmodel, meta = load_quantized(qdir)
+        results[label] = evaluate(qmodel, test.batches(input_spec_of(meta), 500))["top1"]
+    report = {"config": cfg, "dataset": dataset.name, "top1": results, "quality": quality,
+              "seconds": round(time.time() - start, 1)}
+    (root / f"{prefix}report.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\n{student} (held out of the school) on {len(test):,} real {dataset.title or dataset.name} {test.split} images:")
     for label, top1 in results.items():
         print(f"  {label:22s} top-1 {100 * top1:6.2f} %")
-    print(f"\nreport: {root / 'report.json'}\nimage grid: {lis_dir / 'grid.png'}\ndone in {time.time() - start:.0f} s")
+    print(f"\nreport: {root / (prefix + 'report.json')}\nimage grid: {lis_dir / 'grid.png'}\ndone in {time.time() - start:.0f} s")
     return 0

@@ -10,13 +10,17 @@ import yaml
 
 from lisq.errors import LisqError
 from lisq.precision import AMP_MODES
+from lisq.data.registry import add_dataset_arg
 from lisq.school.config import GENERATORS, SynthConfig
+from lisq.school.courses import SAMPLERS
+from lisq.school.objective import TERMS
 
-# CLI flag -> SynthConfig field, for the settings a user usually touches.
+# CLI flag -> SynthConfig field, for the settings a user usually touches (the objective terms' weights,
+# --a-<term>, come from the term registry).
 FLAG_FIELDS = {
-    "num_images": int, "batch_size": int, "iters": int, "lr": float, "seed": int, "a_ce": float, "a_bn": float,
-    "a_tv": float, "a_l2": float, "jitter": int, "sampler": str, "k": int, "resample_every": int, "teacher": str,
-    "mix_prob": float, "image_size": int, "num_classes": int, "amp": str,
+    "num_images": int, "batch_size": int, "iters": int, "lr": float, "seed": int, "jitter": int, "sampler": str,
+    "k": int, "resample_every": int, "teacher": str, "mix_prob": float, "image_size": int, "num_classes": int,
+    "amp": str, "dataset": str,
 }
 
 
@@ -33,19 +37,19 @@ def register(subparsers) -> None:
     p.add_argument("--iters", type=int, default=None, help="Adam iterations per batch (default 400)")
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 0.2, cosine decay)")
     p.add_argument("--seed", type=int, default=None, help="run seed; every batch derives its streams from (seed, batch)")
-    p.add_argument("--a-ce", type=float, default=None, help="weight of the cross-entropy term")
-    p.add_argument("--a-bn", type=float, default=None, help="weight of the BN-statistics term")
-    p.add_argument("--a-tv", type=float, default=None, help="weight of the total-variation prior")
-    p.add_argument("--a-l2", type=float, default=None, help="weight of the l2 prior")
+    for term in TERMS.values():
+        p.add_argument(f"--a-{term.name}", dest=term.key, type=float, default=None,
+                       help=f"weight of the {term.name} term: {term.help} (default {term.default}; per generator)")
     p.add_argument("--jitter", type=int, default=None, help="random shift in pixels per iteration")
     p.add_argument("--no-flip", dest="flip", action="store_false", default=None, help="no random horizontal flips")
-    p.add_argument("--sampler", default=None, choices=["all", "uniform", "hierarchical", "single"])
+    p.add_argument("--sampler", default=None, choices=list(SAMPLERS))
     p.add_argument("--k", type=int, default=None, help=f"teachers (courses) drawn per schedule (default {SynthConfig.k})")
     p.add_argument("--resample-every", type=int, default=None, help="redraw the schedule every R iterations (0: per batch)")
     p.add_argument("--teacher", default=None, help="the teacher of the single sampler (a name in the school)")
     p.add_argument("--mix-prob", type=float, default=None, help="CutMix probability per iteration (mixmix: 0.5)")
     p.add_argument("--image-size", type=int, default=None, help="output resolution (default: largest teacher input)")
     p.add_argument("--num-classes", type=int, default=None)
+    add_dataset_arg(p, "; picks the default school, the `real` images and the canvas of teacher-free generators")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--overwrite", action="store_true", help="replace an existing lisq dataset in --out")
     p.add_argument("--device", default="auto", help="auto (cuda:LOCAL_RANK if available), cpu, cuda:0 ...")
@@ -67,16 +71,20 @@ def build_config(args) -> SynthConfig:
     cfg = SynthConfig.from_yaml(args.config) if args.config else SynthConfig()
     known = {f.name for f in fields(SynthConfig)}
     overrides = {"generator": args.generator} if args.generator else {}
-    for name in list(FLAG_FIELDS) + ["flip", "channels_last", "grad_per_teacher"]:
+    for name in list(FLAG_FIELDS) + [t.key for t in TERMS.values()] + ["flip", "channels_last", "grad_per_teacher"]:
         value = getattr(args, name, None)
         if value is not None and name in known:
             overrides[name] = value
     from dataclasses import replace
 
+    if overrides.get("dataset"):
+        from lisq.data import get_dataset
+
+        get_dataset(overrides["dataset"])
     return replace(cfg, **overrides)
 
 
-def school_from_config(args):
+def school_from_config(args, cfg: SynthConfig):
     """The `school:` mapping of a --config file (paths relative to it), when --school/--teachers are not given."""
     if not args.config or args.school or args.teachers:
         return None
@@ -85,26 +93,17 @@ def school_from_config(args):
 
     data = yaml.safe_load(Path(args.config).read_text()) or {}
     if isinstance(data, dict) and data.get("school") is not None:
-        return school_from_dict(data["school"], source=f"{args.config}: school", base=Path(args.config).parent)
+        return school_from_dict(data["school"], source=f"{args.config}: school", base=Path(args.config).parent,
+                                dataset=cfg.dataset)
     return None
 
 
 def dry_run(args, cfg: SynthConfig, school) -> int:
     """Resolve everything that needs no weights: settings, school tree, canvas, batch plan."""
-    from lisq.school.synth import resolve_canvas, resolve_school
+    from lisq.school.synth import plan_synthesis
 
-    if school is None and args.school:
-        from lisq.school.courses import load_school
-
-        school = load_school(args.school)
-    resolved = cfg.resolved()
-    if school is None and args.teachers:
-        from lisq.school.courses import school_from_names
-
-        school = school_from_names([t.strip() for t in args.teachers.split(",") if t.strip()])
-    if school is None:
-        school = resolve_school(resolved, None, None)
-    final = resolve_canvas(resolved, school)
+    final, school = plan_synthesis(cfg, teachers=None if school is not None else args.teachers,
+                                   school=school if school is not None else args.school)
     quant = None
     if args.config:
         data = yaml.safe_load(Path(args.config).read_text()) or {}
@@ -121,7 +120,7 @@ def dry_run(args, cfg: SynthConfig, school) -> int:
     }
     print(yaml.safe_dump(plan, sort_keys=False) if not args.json else json.dumps(plan))
     print(f"lisq synth --dry-run: config valid; {final.num_batches} batches of {final.batch_size} "
-          f"{final.channels}x{final.image_size}x{final.image_size} images, "
+          f"{final.channels}x{final.image_size}x{final.image_size} {final.dataset} images, "
           f"{len(plan['teachers'])} teachers, nothing written")
     return 0
 
@@ -130,7 +129,7 @@ def run(args) -> int:
     from lisq.school.synth import synthesize
 
     cfg = build_config(args)
-    school = school_from_config(args)
+    school = school_from_config(args, cfg)
     if args.dry_run:
         return dry_run(args, cfg, school)
     if args.out is None:

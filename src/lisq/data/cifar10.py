@@ -135,8 +135,31 @@ def load_cifar10(split: str = "train", allow_download: bool = True) -> tuple[tor
 @functools.lru_cache(maxsize=4)
 def _read(kind: str, where) -> tuple[torch.Tensor, torch.Tensor]:
     if kind == "folder":
-        return read_folder(Path(where))
+        return _decoded_folder(Path(where))
     return read_binary([Path(p) for p in where])
+
+
+def _decoded_folder(root: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode an image-folder split once; later loads read the decoded arrays from the user cache
+    (keyed by the folder's path, file count and newest modification time, so a changed folder is re-read)."""
+    from lisq.data.registry import cache_root
+    from lisq.models.checkpoint import atomic_write
+
+    files = [p for p in root.rglob("*") if p.is_file()]
+    stamp = f"{root.resolve()}|{len(files)}|{max((p.stat().st_mtime_ns for p in files), default=0)}"
+    cached = cache_root() / "cifar10" / ".decoded" / f"{root.name}-{hashlib.sha1(stamp.encode()).hexdigest()[:16]}.npz"
+    if cached.is_file():
+        try:
+            with np.load(cached) as data:
+                return torch.from_numpy(data["images"].copy()), torch.from_numpy(data["labels"].copy())
+        except (OSError, ValueError, KeyError):
+            cached.unlink(missing_ok=True)
+    images, labels = read_folder(root)
+    try:
+        atomic_write(cached, lambda tmp: np.savez(open(tmp, "wb"), images=images.numpy(), labels=labels.numpy()))
+    except OSError:
+        pass  # a read-only cache only costs the decoding time next run
+    return images, labels
 
 
 def _split(split: str):
@@ -152,7 +175,7 @@ def _register():
 
     return register_dataset(DatasetSpec(
         name="cifar10", classes=CLASSES, input=InputSpec(3, 32, MEAN, STD, 10, "cifar10"), splits=("train", "test"),
-        load=_split, class_keys=CLASSES, description="CIFAR-10 (Krizhevsky 2009), 32x32 RGB, 50k train / 10k test",
+        load=_split, class_keys=CLASSES, title="CIFAR-10", description="CIFAR-10 (Krizhevsky 2009), 32x32 RGB, 50k train / 10k test",
     ))
 
 

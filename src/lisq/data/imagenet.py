@@ -50,7 +50,7 @@ def _register():
         raise RuntimeError("imagenet_classes.json must list the 1000 wnids in sorted order")
     return register_dataset(DatasetSpec(
         name="imagenet", classes=CLASSES, input=IMAGENET_SPEC, splits=("val",), load=_split, class_keys=WNIDS,
-        default_crop_pct=0.875, description="ImageNet-1k (ILSVRC 2012), 1000 classes, a val folder you provide",
+        default_crop_pct=0.875, title="ImageNet", description="ImageNet-1k (ILSVRC 2012), 1000 classes, a val folder you provide",
         calibration_split="val", evaluation_split="val",
     ))
 

@@ -37,6 +37,7 @@ class DatasetSpec:
     class_keys: tuple[str, ...] = ()
     default_crop_pct: float | None = None
     description: str = ""
+    title: str = ""  # how tables and the demo name it ("CIFAR-10 (JPEG copy)" for a local copy says so in RESULTS)
     held_out_judges: tuple[str, ...] = ()  # lisq's own models kept out of the default school, for `inspect`
     calibration_split: str = "train"  # where `--data real` and the `real` generator draw from
     evaluation_split: str = "test"  # the default of `eval` and `inspect`'s Frechet reference
@@ -116,3 +117,14 @@ def add_dataset_arg(parser, help_extra: str = "") -> None:
     parser.add_argument("--dataset", default=None, metavar="NAME",
                         help=f"label space and real data: {', '.join(list_datasets())} or folder:PATH "
                              f"(default {DEFAULT_DATASET}){help_extra}")
+
+
+def evaluation_source(ds: DatasetSpec, split: str | None = None, val: str | Path | None = None) -> RealSplit:
+    """The real split that evaluation, `export --verify` and Frechet references read: `val` (labelled
+    images), else `split`, else the dataset's evaluation split; one line when there is none here."""
+    if val:
+        return ds.folder_split(val)
+    name = split or ds.evaluation_split
+    if name not in ds.splits:
+        raise LisqError(f"dataset {ds.name!r} has no {name!r} split here; pass --val DIR with labelled images")
+    return ds.split(name)

@@ -140,3 +140,8 @@ def apply_overrides(base: InputSpec, overrides: dict) -> InputSpec:
             value = (value[0],) * channels if len(set(value)) == 1 else value
         o[key] = value
     return replace(base, **o)
+
+
+def input_spec_from_args(args, base: InputSpec = FASHION_MNIST_SPEC) -> InputSpec:
+    """`base` with whatever input flags were given (a lone --channels 3 repeats a single mean/std)."""
+    return apply_overrides(base, input_overrides(args))

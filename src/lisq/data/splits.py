@@ -98,7 +98,10 @@ class TensorSplit(RealSplit):
         from lisq.data.tensor_loader import TensorBatches
 
         self.check(spec)
-        images, labels = (self.images, self.labels) if not limit else (self.images[:limit], self.labels[:limit])
+        images, labels = self.images, self.labels
+        if limit:  # a seeded, class-balanced subset (smoke tests), kept in dataset order
+            idx = self.balanced_indices(limit, seed).sort().values
+            images, labels = images[idx], labels[idx]
         return TensorBatches(images, labels, spec.norm, batch_size, shuffle=True, augment_pad=augment_pad,
                              augment_flip=augment_flip, seed=seed, channels_last=channels_last)
 

@@ -49,6 +49,16 @@ class SyntheticDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.rows)
 
+    @property
+    def canvas(self):
+        """The InputSpec the images were synthesized in (size, channels, normalisation, classes, dataset)."""
+        from lisq.data.spec import InputSpec
+
+        synth = self.config.get("synth", {})
+        first = self._read(0)
+        mean, std = tuple(synth.get("mean") or self.norm.mean), tuple(synth.get("std") or self.norm.std)
+        return InputSpec(first.shape[0], first.shape[-1], mean, std, self.num_classes, synth.get("dataset", "fmnist"))
+
     def _read(self, i: int) -> np.ndarray:
         path = self.root / self.rows[i]["file"]
         try:

@@ -9,27 +9,32 @@ frechet    Frechet distance between Gaussian fits of judge features of the set a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from lisq.data.spec import InputSpec
 from lisq.data.transforms import Normalization
 from lisq.school.hooks import BNMomentsAccumulator, bn_layers
 from lisq.school.losses import bn_term
 
 
-@dataclass
 class Judge:
-    """A model used only to score data, with the input it expects."""
+    """A model used only to score data, with the input convention it expects (an InputSpec)."""
 
-    name: str
-    model: nn.Module
-    norm: Normalization
-    input_size: int = 28
-    channels: int = 1
+    def __init__(self, name: str, model: nn.Module, spec: InputSpec | Normalization | None = None):
+        if isinstance(spec, Normalization):  # Judge(name, model, norm): a model of the Fashion-MNIST shape
+            spec = InputSpec(len(spec.mean), 28, spec.mean, spec.std)
+        self.name, self.model, self.spec = name, model, spec or InputSpec()
+
+    @property
+    def input_size(self) -> int:
+        return self.spec.size
+
+    @property
+    def channels(self) -> int:
+        return self.spec.channels
 
     def prepare(self, pixels: torch.Tensor) -> torch.Tensor:
         """[N, C, H, W] pixels in [0, 1] -> this judge's normalised input."""
@@ -38,15 +43,15 @@ class Judge:
             pixels = grey if self.channels == 1 else grey.expand(-1, self.channels, -1, -1)
         if pixels.shape[-1] != self.input_size or pixels.shape[-2] != self.input_size:
             pixels = F.interpolate(pixels, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False)
-        return self.norm.normalize(pixels)
+        return self.spec.norm.normalize(pixels)
 
 
-def judge_from_reference(ref: str, weights: str | None = None) -> Judge:
-    """A judge from a registry name (shipped weights and record) or file.py:factory + weights."""
-    from lisq.school.teacher import TeacherSpec, spec_from_registry
+def judge_from_reference(ref: str, weights: str | None = None, dataset: str | None = None) -> Judge:
+    """A judge from any model reference (registry name with shipped weights, file.py:factory + weights, SOURCE:NAME)."""
+    from lisq.school.teacher import spec_from_reference
 
-    spec = spec_from_registry(ref) if (":" not in ref and weights is None) else TeacherSpec(name=ref, model=ref, weights=weights)
-    return Judge(spec.name, spec.build("cpu"), spec.norm, spec.input_size, spec.channels)
+    spec = spec_from_reference(ref, weights, dataset)
+    return Judge(spec.name, spec.build("cpu"), spec.input)
 
 
 def _last_linear(model: nn.Module) -> nn.Linear | None:

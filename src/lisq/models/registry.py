@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -57,7 +58,28 @@ def get_entry(name: str) -> ModelEntry:
 
 
 def weights_dir() -> Path:
+    """Where `lisq zoo train` writes by default: $LISQ_WEIGHTS if set, else the package's shipped weights."""
+    if os.environ.get("LISQ_WEIGHTS"):
+        return Path(os.environ["LISQ_WEIGHTS"])
+    return package_weights_dir()
+
+
+def package_weights_dir() -> Path:
     return Path(str(resources.files(WEIGHTS_PACKAGE)))
+
+
+def weights_dirs() -> list[Path]:
+    """Where `arch.dataset` weights are looked up, in order: $LISQ_WEIGHTS (your own), the package."""
+    dirs = [Path(os.environ["LISQ_WEIGHTS"])] if os.environ.get("LISQ_WEIGHTS") else []
+    return dirs + [package_weights_dir()]
+
+
+def _weights_file(arch: str, dataset: str, suffix: str) -> Path | None:
+    for d in weights_dirs():
+        path = d / f"{weights_name(arch, dataset)}{suffix}"
+        if path.is_file():
+            return path
+    return None
 
 
 def weights_name(arch: str, dataset: str) -> str:
@@ -80,15 +102,14 @@ def is_registered(name: str) -> bool:
 
 def pretrained_path(name: str, dataset: str | None = None) -> Path | None:
     arch, ds = split_name(name, dataset)
-    path = weights_dir() / f"{weights_name(arch, ds)}.safetensors"
-    return path if path.is_file() else None
+    return _weights_file(arch, ds, ".safetensors")
 
 
 def pretrained_record(name: str, dataset: str | None = None) -> dict | None:
     """The JSON training record shipped beside the weights (config, seed, epochs, test top-1, input)."""
     arch, ds = split_name(name, dataset)
-    path = weights_dir() / f"{weights_name(arch, ds)}.json"
-    if not path.is_file():
+    path = _weights_file(arch, ds, ".json")
+    if path is None:
         return None
     return json.loads(path.read_text())
 
@@ -111,12 +132,13 @@ def pretrained_input(name: str, dataset: str | None = None) -> InputSpec | None:
 
 def list_pretrained(dataset: str | None = None) -> list[str]:
     """`arch.dataset` names of every shipped weight file (optionally of one dataset), sorted."""
-    names = []
-    for path in sorted(weights_dir().glob("*.safetensors")):
-        arch, _, ds = path.stem.partition(".")
-        if arch in _REGISTRY and ds and (dataset is None or ds == dataset):
-            names.append(path.stem)
-    return names
+    names = set()
+    for d in weights_dirs():
+        for path in d.glob("*.safetensors"):
+            arch, _, ds = path.stem.partition(".")
+            if arch in _REGISTRY and ds and (dataset is None or ds == dataset):
+                names.add(path.stem)
+    return sorted(names)
 
 
 def create_model(

@@ -125,6 +125,17 @@ def model_input(ref: str, weights: str | None = None, dataset: str | None = None
     return apply_overrides(base, overrides or {})
 
 
+def reference_dataset(ref: str) -> str | None:
+    """The label space a reference names by itself (`arch.cifar10`, `effnet:lite0` -> imagenet), or None
+    when the context decides (a bare registry name, file.py:factory, package.module:factory)."""
+    source = source_of(ref)
+    if source is not None:
+        return source.input_spec(ref.partition(":")[2]).dataset
+    if is_registry_name(ref) and "." in ref:
+        return split_name(ref)[1]
+    return None
+
+
 def _dataset_input(dataset: str | None, ref: str) -> InputSpec:
     ds = get_dataset(dataset)
     if ds.input is None:

@@ -21,6 +21,7 @@ import torch
 import torch.nn as nn
 
 from lisq import __version__
+from lisq.data.spec import InputSpec
 from lisq.errors import LisqError
 from lisq.models.checkpoint import atomic_write, read_state_dict, save_weights
 from lisq.quant.config import QuantConfig
@@ -34,9 +35,12 @@ MODEL_COPY = "model_def.py"
 
 
 def save_quantized(
-    qdir: str | Path, qmodel: nn.Module, config: QuantConfig, model_ref: str, input_spec: dict, extra: dict | None = None
+    qdir: str | Path, qmodel: nn.Module, config: QuantConfig, model_ref: str, input_spec: InputSpec | dict,
+    extra: dict | None = None,
 ) -> Path:
-    """Write QDIR; `input_spec` = {"channels", "size", "mean", "std"} of the model's normalised input."""
+    """Write QDIR; `input_spec` is the model's input convention (InputSpec, or its dict)."""
+    if isinstance(input_spec, dict):
+        input_spec = InputSpec.from_dict({"num_classes": (extra or {}).get("num_classes", 10), **input_spec})
     qdir = Path(qdir)
     if qdir.exists() and not qdir.is_dir():
         raise LisqError(f"output {str(qdir)!r} exists and is not a directory; choose another --out")
@@ -55,14 +59,15 @@ def save_quantized(
         "format_version": FORMAT_VERSION,
         "model": model_ref,
         "model_source": model_source,
-        "input": input_spec,
+        "input": input_spec.to_dict(),
+        "num_classes": input_spec.num_classes,
         "quant": config.to_dict(),
         "layer_bits": {k: list(v) for k, v in report.layer_bits.items()},
         "folded_bn": [list(p) for p in report.folded],
         "float_layers": report.float_layers,
         "lisq_version": __version__,
         "torch_version": torch.__version__,
-        **(extra or {}),
+        **{k: v for k, v in (extra or {}).items() if k != "num_classes"},
     }
     atomic_write(qdir / CONFIG_FILE, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2) + "\n"))
     return qdir
@@ -89,20 +94,26 @@ def read_meta(qdir: str | Path) -> dict:
     return meta
 
 
+def input_spec_of(meta: dict) -> InputSpec:
+    """The model's input convention recorded in a QDIR (QDIRs of lisq <= 0.1: Fashion-MNIST label space)."""
+    saved = dict(meta["input"])
+    saved.setdefault("num_classes", int(meta.get("num_classes", 10)))
+    return InputSpec.from_dict(saved)
+
+
 def _build_architecture(meta: dict, qdir: Path) -> nn.Module:
-    from lisq.models.registry import create_model
-    from lisq.models.resolve import build_model, is_registry_name
+    """The bare architecture of the QDIR's model: recorded class count and input, no pretrained weights."""
+    from lisq.models.resolve import build_model, is_registry_name, source_of
 
     ref = meta["model"]
-    channels = int(meta["input"].get("channels", 1))
-    num_classes = int(meta.get("num_classes", 10))
-    if is_registry_name(ref):
-        return create_model(ref, num_classes, channels).eval()
+    spec = input_spec_of(meta)
+    if is_registry_name(ref) or source_of(ref) is not None:
+        return build_model(ref, None, spec, pretrained=False)
     source = meta.get("model_source")
     if source and (qdir / MODEL_COPY).is_file():
         file_part, _, attr = source.rpartition(":")
-        return build_model(f"{qdir / file_part}:{attr}")
-    return build_model(ref)
+        return build_model(f"{qdir / file_part}:{attr}", None, spec)
+    return build_model(ref, None, spec)
 
 
 def load_quantized(qdir: str | Path) -> tuple[nn.Module, dict]:

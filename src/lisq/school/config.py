@@ -95,7 +95,7 @@ class SynthConfig:
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
     num_classes: int | None = None
-    dataset: str = "fmnist"
+    dataset: str | None = None  # label space; None: the school's (explicit teachers), else Fashion-MNIST
     max_restarts: int = 5
     amp: str = "off"
     channels_last: bool = False
@@ -193,7 +193,10 @@ def normalise_resolved(config: dict) -> dict:
                         f"{SCHEMA_VERSION}); upgrade lisq to resume it")
     out = {k: v for k, v in config.items() if k not in ("runtime", "lisq_version", "schema")}
     if isinstance(out.get("synth"), dict):
-        out["synth"] = SynthConfig.from_dict(out["synth"], source="config.yaml").to_dict()
+        synth = dict(out["synth"])
+        if version < 2:
+            synth.setdefault("dataset", "fmnist")  # schema 1 knew only Fashion-MNIST's label space
+        out["synth"] = SynthConfig.from_dict(synth, source="config.yaml").to_dict()
     if isinstance(out.get("school"), dict):
         out["school"] = _normalise_school(out["school"])
     return out

@@ -159,10 +159,19 @@ def school_from_dict(data, source: str = "school", base: Path | None = None, dat
 
 
 def _validate(teachers: list[TeacherSpec], source: str) -> None:
+    from lisq.data import get_dataset
+
     spaces = {(t.dataset, t.num_classes) for t in teachers}
     if len(spaces) > 1:
         detail = ", ".join(f"{t.name}={t.dataset}/{t.num_classes} classes" for t in teachers)
         raise LisqError(f"{source}: teachers come from different label spaces ({detail}); a school needs one dataset's labels")
+    for t in teachers:
+        if ":" in t.dataset:
+            continue
+        expected = get_dataset(t.dataset).num_classes
+        if t.num_classes != expected:
+            raise LisqError(f"{source}: teacher {t.name!r} has {t.num_classes} classes but {t.dataset} has {expected}; "
+                            "give the school its `dataset:` (or --dataset) or fix num_classes")
     names = [t.name for t in teachers]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:

@@ -29,7 +29,7 @@ def resolve_school(cfg: SynthConfig, teachers=None, school=None) -> School | Non
         result = default_school(cfg.dataset)
     else:
         result = school_from_names([best_teacher(default_school(cfg.dataset))], cfg.dataset)
-    if result.dataset != cfg.dataset:
+    if cfg.dataset is not None and result.dataset != cfg.dataset:
         raise LisqError(f"the teachers answer in the label space of {result.dataset!r} but the synthesis is for "
                         f"{cfg.dataset!r}; pass --dataset {result.dataset} or teachers of {cfg.dataset}")
     if not preset.multi_teacher and len(result.teachers) > 1 and cfg.teacher is None:
@@ -64,7 +64,7 @@ def resolve_canvas(cfg: SynthConfig, school: School | None) -> SynthConfig:
         fill["mean"] = cfg.mean or tuple(same[0].mean)
         fill["std"] = cfg.std or tuple(same[0].std)
     else:
-        ds = get_dataset(cfg.dataset)
+        ds = get_dataset(cfg.dataset or "fmnist")
         base = ds.input
         if base is None and not (cfg.image_size and cfg.channels and cfg.mean and cfg.std):
             raise LisqError(f"{ds.name} has no input convention of its own; give --image-size, --channels, --mean and --std")
@@ -75,4 +75,5 @@ def resolve_canvas(cfg: SynthConfig, school: School | None) -> SynthConfig:
         fill["std"] = cfg.std or base.std
     if len(fill["mean"]) != fill["channels"] or len(fill["std"]) != fill["channels"]:
         raise LisqError(f"output normalisation has {len(fill['mean'])} channels for {fill['channels']}-channel images")
+    fill["dataset"] = cfg.dataset or (school.dataset if school is not None else "fmnist")
     return replace(cfg, **fill)
