@@ -28,9 +28,9 @@ def fresh(tmp_path_factory, real_fmnist_module):
 
 @pytest.fixture(scope="module")
 def real_fmnist_module():
-    from conftest import REAL_FMNIST
+    from pathlib import Path
 
-    if not REAL_FMNIST.is_file():
+    if not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").is_file():
         pytest.fail("real Fashion-MNIST is missing: `make test` installs dataset-fashion-mnist")
 
 
