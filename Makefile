@@ -4,6 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TORCH_PIN ?= torch==2.13.0
 FMNIST_DIR := /usr/share/datasets/fashion-mnist
+# Real CIFAR-10 (a JPEG copy) and ImageNet images lent to this project's machines; users download their own.
+SHARED ?= ../shared
+CIFAR_ARCHIVE := $(SHARED)/data/cifar10-jpeg.tar.gz
+CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/lisq
 
 .PHONY: demo test setup data lint clean
 
@@ -22,11 +26,18 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@
 
-# Real Fashion-MNIST from Debian, unless it is already there or LISQ_DATA points elsewhere.
+# Real Fashion-MNIST from Debian, unless it is already there or LISQ_DATA points elsewhere; the CIFAR-10
+# copy unpacked into the user cache when it is at hand and not unpacked yet.
 data:
 	@if [ -z "$$LISQ_DATA" ] && [ ! -f $(FMNIST_DIR)/t10k-images-idx3-ubyte.gz ]; then \
 		echo "installing dataset-fashion-mnist (Debian package)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+	fi
+	@if [ -f $(CIFAR_ARCHIVE) ] && [ ! -d $(CACHE)/cifar10/test ]; then \
+		echo "unpacking $(CIFAR_ARCHIVE) into $(CACHE)/cifar10"; \
+		mkdir -p $(CACHE)/cifar10.part && tar -xzf $(CIFAR_ARCHIVE) -C $(CACHE)/cifar10.part && \
+		rm -rf $(CACHE)/cifar10/train $(CACHE)/cifar10/test && mkdir -p $(CACHE)/cifar10 && \
+		mv $(CACHE)/cifar10.part/train $(CACHE)/cifar10.part/test $(CACHE)/cifar10/ && rm -rf $(CACHE)/cifar10.part; \
 	fi
 
 lint: setup

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn as nn
+import yaml
 from tiny_models import TinyNet, tiny_a, tiny_b, tiny_c
 
 from lisq.data import FASHION_MNIST_NORM, Normalization
@@ -265,3 +266,47 @@ def test_synthesizer_plan_is_independent_of_worker(tmp_path):
 
 def test_normalization_type_exported():
     assert isinstance(FASHION_MNIST_NORM, Normalization) and isinstance(nn.Module, type)
+
+
+def test_resume_a_dataset_written_before_newer_settings_existed(tmp_path):
+    """config.yaml as an older lisq wrote it (no schema, no grad_per_teacher/amp/channels_last/dataset keys,
+    teachers without a dataset): resuming it compares through the schema, finishes the missing batch, and
+    gives the same bytes as an uninterrupted run. A config from a newer schema is refused with one line."""
+    import shutil
+
+    full, part = tmp_path / "full", tmp_path / "part"
+    synthesize(full, small(num_images=8, sampler="all"), school=school_yaml(tmp_path), quiet=True)
+    shutil.copytree(full, part)
+    config = yaml.safe_load((part / "config.yaml").read_text())
+    del config["schema"]
+    for key in ("grad_per_teacher", "amp", "channels_last", "dataset"):
+        del config["synth"][key]
+
+    def strip(node):
+        if isinstance(node, dict):
+            node.pop("dataset", None) if "model" in node else None
+            for v in node.values():
+                strip(v)
+        elif isinstance(node, list):
+            for v in node:
+                strip(v)
+
+    strip(config["school"])
+    (part / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (part / ".shards" / "batch_000001.jsonl").unlink()
+    (part / "manifest.jsonl").unlink()
+    synthesize(part, small(num_images=8, sampler="all"), school=school_yaml(tmp_path), quiet=True, resume=True)
+    assert tree_digest(part) == tree_digest(full)
+    config["schema"] = 99
+    (part / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    with pytest.raises(LisqError, match="newer lisq") as info:
+        synthesize(part, small(num_images=8, sampler="all"), school=school_yaml(tmp_path), quiet=True, resume=True)
+    assert "\n" not in str(info.value)
+
+
+def school_yaml(tmp_path) -> Path:
+    path = tmp_path / "school.yaml"
+    ref = Path(__file__).parent / "tiny_models.py"
+    path.write_text(yaml.safe_dump({"courses": [{"name": "a", "teachers": [f"{ref}:tiny_a"]},
+                                                {"name": "b", "teachers": [f"{ref}:tiny_b"]}]}))
+    return path

@@ -38,7 +38,7 @@ def register(subparsers) -> None:
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 0.2, cosine decay)")
     p.add_argument("--seed", type=int, default=None, help="run seed; every batch derives its streams from (seed, batch)")
     for term in TERMS.values():
-        p.add_argument(f"--a-{term.name}", dest=term.key, type=float, default=None,
+        p.add_argument(f"--a-{term.name}", dest=f"term_{term.name}", type=float, default=None,
                        help=f"weight of the {term.name} term: {term.help} (default {term.default}; per generator)")
     p.add_argument("--jitter", type=int, default=None, help="random shift in pixels per iteration")
     p.add_argument("--no-flip", dest="flip", action="store_false", default=None, help="no random horizontal flips")
@@ -71,10 +71,18 @@ def build_config(args) -> SynthConfig:
     cfg = SynthConfig.from_yaml(args.config) if args.config else SynthConfig()
     known = {f.name for f in fields(SynthConfig)}
     overrides = {"generator": args.generator} if args.generator else {}
-    for name in list(FLAG_FIELDS) + [t.key for t in TERMS.values()] + ["flip", "channels_last", "grad_per_teacher"]:
+    for name in list(FLAG_FIELDS) + ["flip", "channels_last", "grad_per_teacher"]:
         value = getattr(args, name, None)
         if value is not None and name in known:
             overrides[name] = value
+    for term in TERMS.values():
+        value = getattr(args, f"term_{term.name}", None)
+        if value is None:
+            continue
+        if term.key in known:
+            overrides[term.key] = value
+        else:
+            overrides["term_weights"] = {**(cfg.term_weights or {}), **overrides.get("term_weights", {}), term.name: value}
     from dataclasses import replace
 
     if overrides.get("dataset"):

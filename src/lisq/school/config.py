@@ -100,6 +100,7 @@ class SynthConfig:
     amp: str = "off"
     channels_last: bool = False
     grad_per_teacher: bool = False
+    term_weights: dict | None = None  # weights of objective terms registered without a field of their own
 
     def __post_init__(self):
         object.__setattr__(self, "amp", check_amp(self.amp))
@@ -133,7 +134,14 @@ class SynthConfig:
         from lisq.school.objective import TERMS
 
         p = self.preset
-        fill = {t.key: p.weight(t.name) for t in TERMS.values() if getattr(self, t.key) is None}
+        fields_ = {f.name for f in fields(self)}
+        fill = {t.key: p.weight(t.name) for t in TERMS.values() if t.key in fields_ and getattr(self, t.key) is None}
+        others = {t.name: (self.term_weights or {}).get(t.name, p.weight(t.name)) for t in TERMS.values() if t.key not in fields_}
+        if others or self.term_weights:
+            unknown = set(self.term_weights or {}) - set(others)
+            if unknown:
+                raise LisqError(f"term_weights: unknown objective term {sorted(unknown)[0]!r}; registered: {', '.join(TERMS)}")
+            fill["term_weights"] = others
         for name in ("jitter", "flip", "sampler", "mix_prob"):
             if getattr(self, name) is None:
                 fill[name] = getattr(p, name)

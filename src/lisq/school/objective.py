@@ -3,10 +3,11 @@
     L(x, y) = (1/|S|) sum_{t in S} w_t * sum_{teacher terms}  a_term * term_t(logits_t, y, BN_t)
             + mean(w_t)            * sum_{image terms}    a_term * term(x)
 
-A term is registered once here with the SynthConfig key of its weight (`a_<name>`), its default
-weight and whether it is computed per teacher or once on the images. Adding a term is one
-`register_term` call plus that config key; the generators' presets, the CLI flag (`--a-<name>`),
-the resolved config and the manifest's `loss` record follow from the registry.
+A term is registered once here (or from any module) with its default weight and whether it is
+computed per teacher or once on the images. Its weight is the SynthConfig key `a_<name>` for the
+built-in terms, and `term_weights: {<name>: w}` for any other: adding a term is one `register_term`
+call; the generators' presets, the CLI flag (`--a-<name>`), the resolved config and the manifest's
+`loss` record follow from the registry.
 """
 
 from __future__ import annotations
@@ -69,8 +70,10 @@ register_term(Term("l2", "image", lambda x, cfg: l2_term(x), 1e-3, help="l2 prio
 
 
 def term_weights(cfg) -> dict[str, float]:
-    """The resolved weight of every term in `cfg` (SynthConfig after `resolved()`)."""
-    return {t.name: getattr(cfg, t.key) for t in TERMS.values()}
+    """The resolved weight of every term in `cfg` (SynthConfig after `resolved()`): its `a_<name>` field,
+    or for a term registered without one, `term_weights[name]`."""
+    extra = cfg.term_weights or {}
+    return {t.name: getattr(cfg, t.key) if hasattr(cfg, t.key) else extra.get(t.name, t.default) for t in TERMS.values()}
 
 
 class StepObjective:
