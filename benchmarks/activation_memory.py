@@ -99,9 +99,10 @@ def main() -> None:
     p.add_argument("--measure", action="store_true", help="also run one real fp32 step on the CPU and report peak RSS growth")
     args = p.parse_args()
     if args.model:
-        from lisq.models.resolve import build_model
+        from lisq.models.resolve import model_input, resolve_model
 
-        model = build_model(args.model, None, args.num_classes, args.channels)
+        overrides = {"num_classes": args.num_classes, "channels": args.channels, "size": args.image_size}
+        model, _ = resolve_model(args.model, overrides={**model_input(args.model).to_dict(), **overrides, "mean": (0.5,), "std": (0.5,)})
     else:
         from gpu_bench import BottleneckResNet
 

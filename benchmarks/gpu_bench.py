@@ -78,9 +78,10 @@ class BottleneckResNet(nn.Module):
 def build_net(args, seed: int, device: torch.device) -> nn.Module:
     torch.manual_seed(seed)
     if args.model:
+        from lisq.data import IMAGENET_SPEC
         from lisq.models.resolve import build_model
 
-        model = build_model(args.model, args.weights, 1000, 3)
+        model = build_model(args.model, args.weights, IMAGENET_SPEC, dataset="imagenet")
     elif args.tiny:
         model = BottleneckResNet((1, 1, 1, 1), width=8)
     else:
@@ -109,7 +110,7 @@ def peak_mb(device: torch.device) -> float | None:
 
 def bench_synth(args, teachers: list[nn.Module], amp: str, channels_last: bool, device: torch.device) -> dict:
     specs = [TeacherSpec(name=f"t{i}", module=m, input_size=args.image_size, channels=3, mean=IMAGENET_MEAN,
-                         std=IMAGENET_STD, num_classes=1000) for i, m in enumerate(teachers)]
+                         std=IMAGENET_STD, num_classes=1000, dataset="imagenet") for i, m in enumerate(teachers)]
     school = school_from_modules(specs)
     cfg = SynthConfig(generator="lis", num_images=2 * args.batch_size, batch_size=args.batch_size, iters=args.synth_iters,
                       sampler="all", k=len(specs), a_tv=1e-4, tv_norm="l2", a_l2=1e-5, jitter=max(args.image_size // 8, 1),

@@ -3,10 +3,10 @@ import json
 import pytest
 import torch
 
-from lisq.errors import LisqError
-from lisq.quant import QuantConfig, load_quantized, quantize, read_meta, save_quantized
 from lisq.data.spec import FASHION_MNIST_SPEC as FASHION_MNIST_INPUT
 from lisq.data.spec import InputSpec
+from lisq.errors import LisqError
+from lisq.quant import QuantConfig, load_quantized, quantize, read_meta, save_quantized
 
 MODEL_FILE = '''
 import torch.nn as nn

@@ -11,7 +11,6 @@ import yaml
 from lisq.errors import LisqError
 
 
-
 @dataclass(frozen=True)
 class GeneratorSpec:
     name: str

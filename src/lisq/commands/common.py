@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from lisq.data import get_dataset
-from lisq.data.registry import DatasetSpec
+from lisq.data.registry import (
+    DatasetSpec,
+    evaluation_source,  # noqa: F401  (re-exported for the verbs)
+)
 from lisq.data.spec import InputSpec, input_overrides
-from lisq.data.registry import evaluation_source  # noqa: F401  (re-exported for the verbs)
 from lisq.errors import LisqError
 
 

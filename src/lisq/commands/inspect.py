@@ -9,7 +9,6 @@ from lisq.errors import LisqError
 from lisq.metrics.inspect import inspect_dataset
 
 
-
 def register(subparsers) -> None:
     p = subparsers.add_parser("inspect", help="quality of a synthetic dataset as judged by models (SPEC section 10)")
     p.add_argument("dir", help="a directory written by `lisq synth`")

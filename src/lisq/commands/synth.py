@@ -8,9 +8,9 @@ from pathlib import Path
 
 import yaml
 
+from lisq.data.registry import add_dataset_arg
 from lisq.errors import LisqError
 from lisq.precision import AMP_MODES
-from lisq.data.registry import add_dataset_arg
 from lisq.school.config import GENERATORS, SynthConfig
 from lisq.school.courses import SAMPLERS
 from lisq.school.objective import TERMS

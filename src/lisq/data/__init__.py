@@ -2,9 +2,9 @@
 convention (InputSpec) and the synthetic-dataset reader."""
 
 from lisq.data import cifar10, fashion_mnist, imagenet  # noqa: F401  (each registers its DatasetSpec)
+from lisq.data.cifar10 import load_cifar10
 from lisq.data.fashion_mnist import CLASSES as FASHION_MNIST_CLASSES
 from lisq.data.fashion_mnist import load_fashion_mnist
-from lisq.data.cifar10 import load_cifar10
 from lisq.data.image_folder import ImageFolderDataset
 from lisq.data.registry import DEFAULT_DATASET, DatasetSpec, get_dataset, list_datasets, register_dataset
 from lisq.data.spec import FASHION_MNIST_SPEC, IMAGENET_SPEC, InputSpec

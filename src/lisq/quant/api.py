@@ -19,7 +19,6 @@ from lisq.quant.qat import train_qat
 from lisq.quant.quantizer import set_quant_state
 
 
-
 def _init_ranges(qmodel: nn.Module, calib: torch.Tensor, config: QuantConfig) -> None:
     init_weight_quantizers(qmodel, config.init, config.mse_p)
     set_quant_state(qmodel, weights=True, activations=True)

@@ -2,9 +2,9 @@
 
 from lisq.school.config import GENERATORS, GeneratorPreset, SynthConfig, register_generator
 from lisq.school.courses import (
+    SAMPLERS,
     Course,
     CourseSampler,
-    SAMPLERS,
     School,
     default_school,
     default_school_path,

@@ -11,7 +11,14 @@ import torch.nn as nn
 import yaml
 
 from lisq.errors import LisqError
-from lisq.school.teacher import INPUT_KEYS, TEACHER_KEYS, TeacherSpec, resolve_path, spec_from_module, spec_from_reference
+from lisq.school.teacher import (
+    INPUT_KEYS,
+    TEACHER_KEYS,
+    TeacherSpec,
+    resolve_path,
+    spec_from_module,
+    spec_from_reference,
+)
 
 SCHOOL_KEYS = ("name", "dataset", "defaults", "courses", "teachers")
 COURSE_KEYS = ("name", "weight", "courses", "teachers")
