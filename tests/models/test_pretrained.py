@@ -4,9 +4,16 @@ import pytest
 import torch
 
 from lisq.data import FASHION_MNIST_NORM, load_fashion_mnist
-from lisq.models import create_model, list_models, pretrained_path, pretrained_record
+from lisq.models import create_model, list_pretrained, pretrained_path, pretrained_record, split_name
 
-SHIPPED = [n for n in list_models() if not n.startswith("test_")]
+# the Fashion-MNIST school shipped in the package: each must keep its weights and record
+FMNIST_ZOO = ["densenet_s", "mobilenetv2_050", "mobilenetv2_100", "plaincnn", "resnet14", "resnet20", "resnet8",
+              "shufflenetv2_s", "vgg7"]
+SHIPPED = FMNIST_ZOO
+
+
+def test_every_shipped_fmnist_weight_is_listed():
+    assert sorted(split_name(n)[0] for n in list_pretrained("fmnist")) == sorted(FMNIST_ZOO)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,8 @@ import torch
 import torch.nn as nn
 
 from lisq.errors import LisqError
-from lisq.quant import QuantConfig, prepare_model, quant_layers
+from lisq.quant import QuantConfig, QuantConv2d, prepare_model, quant_layers, set_quant_state
+from lisq.quant.modules import QUANT_LAYERS, register_padded_conv
 
 
 def test_first_and_last_layer_get_first_last_bits(tiny_net, calib):
@@ -53,3 +54,46 @@ def test_config_round_trips_and_validates():
             QuantConfig(**bad)
     with pytest.raises(LisqError, match="unknown quantization config keys"):
         QuantConfig.from_dict({"bits": 4})
+
+
+class SamePadConv(nn.Conv2d):
+    """A TF-style conv: asymmetric zero padding in forward, which nn.Conv2d's own padding cannot say."""
+
+    def __init__(self, *args, pad=(0, 1, 0, 1), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pad = pad
+
+    def forward(self, x):
+        return super().forward(nn.functional.pad(x, self.pad))
+
+
+class OddConv(SamePadConv):
+    """Not registered: lisq cannot know what its forward does."""
+
+
+def _padded_net(conv_class):
+    torch.manual_seed(0)
+    model = nn.Sequential(conv_class(1, 4, 3, stride=2, bias=False), nn.BatchNorm2d(4), nn.ReLU6(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+    with torch.no_grad():
+        model[1].running_mean.uniform_(-1, 1)
+        model[1].running_var.uniform_(0.5, 2)
+    return model.eval()
+
+
+def test_registered_padded_conv_folds_and_keeps_its_padding(calib):
+    register_padded_conv(SamePadConv, lambda conv: conv.pad)
+    model = _padded_net(SamePadConv)
+    qmodel, report = prepare_model(model, QuantConfig(), calib[:1])
+    assert report.folded == [("0", "1")] and report.float_layers == []
+    assert isinstance(qmodel[0], QuantConv2d) and qmodel[0].input_padding == (0, 1, 0, 1)
+    set_quant_state(qmodel, weights=False, activations=False)
+    with torch.no_grad():
+        torch.testing.assert_close(qmodel(calib), model(calib), rtol=1e-5, atol=1e-5)
+
+
+def test_unregistered_conv_subclass_stays_float(calib):
+    """Its forward may do anything (weight standardisation, ...): neither folded nor quantized, and said so."""
+    with pytest.warns(UserWarning, match="OddConv"):
+        qmodel, report = prepare_model(_padded_net(OddConv), QuantConfig(), calib[:1])
+    assert report.folded == [] and not isinstance(qmodel[0], QUANT_LAYERS)

@@ -37,6 +37,8 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="cpu", help="where to quantize: cpu (default), cuda, cuda:1 ...")
     p.add_argument("--amp", default=None, choices=AMP_MODES,
                    help="reconstruction/QAT compute under autocast: off (default), bf16 (CPU or GPU), fp16 (CUDA only)")
+    p.add_argument("--bake-bias", dest="bake_bias", action="store_true", default=None,
+                   help="round biases to their int32 grid (what ONNX Runtime and integer backends compute; off by default)")
     p.add_argument("--channels-last", dest="channels_last", action="store_true", default=None,
                    help="tune the model in NHWC memory order (faster convolutions on GPUs)")
     add_input_spec_args(p)
@@ -59,7 +61,7 @@ def resolve_config(args) -> QuantConfig:
     fields = load_config_file(args.config)
     flags = {"method": args.method, "w_bits": args.w_bits, "a_bits": args.a_bits, "iters": args.iters,
              "epochs": args.epochs, "seed": args.seed, "first_last_bits": args.first_last_bits,
-             "amp": args.amp, "channels_last": args.channels_last}
+             "amp": args.amp, "channels_last": args.channels_last, "bake_bias": getattr(args, "bake_bias", None)}
     fields.update({k: v for k, v in flags.items() if v is not None})
     return QuantConfig.from_dict(fields)
 

@@ -30,6 +30,17 @@ def register(subparsers) -> None:
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint of the last finished epoch")
     train.add_argument("--quiet", action="store_true")
     train.set_defaults(func=run_train)
+    imp = verbs.add_parser("import", help="bring a checkpoint trained elsewhere into the zoo as ARCH.DATASET, with its input convention")
+    imp.add_argument("arch", help="registered architecture whose module names the checkpoint uses (e.g. resnet20a)")
+    add_dataset_arg(imp)
+    imp.add_argument("--weights", required=True, help="safetensors, a torch state dict or {'state_dict': ...} (module. prefixes ok)")
+    from lisq.data.spec import add_input_spec_args
+
+    add_input_spec_args(imp)
+    imp.add_argument("--out", default=None, help="output folder (default: $LISQ_WEIGHTS, else the package's weights folder)")
+    imp.add_argument("--no-eval", dest="evaluate", action="store_false", help="do not measure the test top-1 for the record")
+    imp.add_argument("--json", action="store_true")
+    imp.set_defaults(func=run_import)
 
 
 def zoo_rows(dataset: str | None = None) -> list[dict]:
@@ -87,4 +98,47 @@ def run_train(args) -> int:
     )
     record = train_model(cfg, args.out or weights_dir(), progress=not args.quiet, resume=args.resume)
     print(json.dumps({k: record[k] for k in ("arch", "dataset", "epochs", "seconds", "test_top1")}))
+    return 0
+
+
+def run_import(args) -> int:
+    """Convert an outside checkpoint to ARCH.DATASET safetensors + a record carrying its input convention."""
+    import hashlib
+    from pathlib import Path
+
+    import torch
+
+    from lisq.data import get_dataset
+    from lisq.data.spec import apply_overrides, input_overrides
+    from lisq.errors import LisqError
+    from lisq.metrics.accuracy import evaluate
+    from lisq.models.checkpoint import atomic_write, load_weights, save_weights
+    from lisq.models.registry import weights_name
+
+    entry = get_entry(args.arch)
+    if "." in args.arch:
+        raise LisqError(f"give the architecture ({args.arch.partition('.')[0]}) and --dataset {args.arch.partition('.')[2]}")
+    dataset = get_dataset(args.dataset)
+    if dataset.input is None:
+        raise LisqError(f"{dataset.name} has no input convention; import into a registered dataset")
+    spec = apply_overrides(dataset.input, input_overrides(args)).replace(dataset=dataset.name)
+    model = create_model(args.arch, spec.num_classes, spec.channels)
+    load_weights(model, args.weights)
+    model.eval()
+    record = {
+        "arch": args.arch, "family": entry.family, "params": num_params(model), "dataset": dataset.name,
+        "input": spec.to_dict(), "imported_from": str(Path(args.weights).resolve()),
+        "sha256": hashlib.sha256(Path(args.weights).read_bytes()).hexdigest(), "torch": torch.__version__,
+    }
+    if args.evaluate:
+        test = dataset.split(dataset.evaluation_split)
+        result = evaluate(model, test.batches(spec, 500))
+        record.update({"test_top1": result["top1"], "test_n": result["n"]})
+    out = Path(args.out) if args.out else weights_dir()
+    name = weights_name(args.arch, dataset.name)
+    save_weights(model, out / f"{name}.safetensors")
+    atomic_write(out / f"{name}.json", lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2) + "\n"))
+    summary = {"name": name, "out": str(out), "test_top1": record.get("test_top1")}
+    print(json.dumps(summary) if args.json else f"imported {args.weights} as {name} in {out}"
+          + (f" (test top-1 {100 * record['test_top1']:.2f} %)" if "test_top1" in record else ""))
     return 0

@@ -1,6 +1,6 @@
 """Architectures, a registry (name -> factory) and the shipped weights (arch.dataset)."""
 
-from lisq.models import densenet, mobilenet, plain, resnet, shufflenet, vgg  # noqa: F401  (registers)
+from lisq.models import densenet, mobilenet, plain, resnet, resnet_a, shufflenet, vgg  # noqa: F401  (registers)
 from lisq.models.checkpoint import load_weights, read_state_dict, save_weights
 from lisq.models.registry import (
     create_model,

@@ -42,6 +42,9 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     """Load weights into `model`, with one clear line when keys or shapes do not match."""
     state = read_state_dict(path)
     own = model.state_dict()
+    for k in own:  # checkpoints saved without BN step counters (older torch, some trainers): keep the module's
+        if k.endswith("num_batches_tracked") and k not in state:
+            state[k] = own[k]
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     if missing or unexpected:

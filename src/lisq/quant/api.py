@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 
 from lisq.precision import channels_last_input, require_amp_device, to_channels_last, to_contiguous
-from lisq.quant.bias import correct_biases, float_output_means
+from lisq.quant.bias import bake_biases, correct_biases, float_output_means
 from lisq.quant.brecq import find_blocks, layer_blocks, reconstruct
 from lisq.quant.calib import calibrate, collect_inputs, init_act_quantizers, init_weight_quantizers
 from lisq.quant.config import QuantConfig
@@ -94,6 +94,8 @@ def quantize(
         info["bias_correction"] = correct_biases(qmodel, calib, float_means)
     set_quant_state(qmodel, weights=True, activations=True)
     bake_weights(qmodel)
+    if config.bake_bias:
+        bake_biases(qmodel)  # on their int32 grid: what integer backends and ONNX Runtime compute
     if config.channels_last:
         to_contiguous(qmodel)  # safetensors, ONNX export and users expect NCHW weights
     qmodel.eval()

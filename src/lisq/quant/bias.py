@@ -6,6 +6,13 @@ channels makes the shift coherent. After the method has run, each quantized laye
 gets bias += E[float output] - E[quantized output] per output channel, measured on the calibration
 set with every earlier correction already in place. The float means are taken before the method
 runs, because BRECQ bakes its rounding into the weights.
+
+Integer backends store a conv/linear bias as int32 in units of (input step x weight step), and ONNX
+Runtime's WeightBiasQuantization pass does the same to the Q/DQ graphs lisq exports (a conv whose input
+comes straight from a DequantizeLinear). `quantize` can therefore end with `bake_biases`: every bias on that
+grid with `QuantConfig(bake_bias=True)`, so the simulation computes what those backends compute. Measured on EfficientNet-Lite0 W4A4
+(64 px, 8 images; its accumulator steps s_x * s_w reach 1.3): with float biases ONNX
+Runtime's logits were off by 55 % (minmax) and 74 % (brecq) of their largest value; baked, by 2e-7.
 """
 
 from __future__ import annotations
@@ -66,3 +73,16 @@ def correct_biases(qmodel: nn.Module, calib: torch.Tensor, float_means: dict[str
         layer.bias.add_(shift.to(layer.bias.dtype))
         applied[name] = float(shift.abs().max())
     return applied
+
+
+@torch.no_grad()
+def bake_biases(qmodel: nn.Module) -> None:
+    """Round every bias to the nearest multiple of s_x * s_w (per output channel): its int32 grid.
+
+    The error is at most half an accumulator step per channel, what any integer backend adds anyway.
+    """
+    for _, layer in quant_layers(qmodel):
+        if layer.bias is None:
+            continue
+        unit = (layer.input_quantizer.scale.detach() * layer.weight_quantizer.scale.detach()).reshape(-1)
+        layer.bias.copy_(torch.round(layer.bias / unit) * unit)

@@ -4,14 +4,25 @@ Pairs are found from the model's graph (torch.fx) when it traces, else from nn.S
 a BN qualifies when its only input is the output of a Conv2d/Linear that feeds nothing else. The BN
 module is replaced by nn.Identity, so the model's own forward code runs unchanged afterwards.
 BNs that follow something else (pre-activation DenseNet, BN after a concat) stay float.
+The trace keeps every layer lisq knows (lisq.quant.modules.float_kind) as one call: a registered
+nn.Conv2d subclass that pads in forward would otherwise dissolve into pad + F.conv2d, and its BN
+would look like it follows a function, not a layer.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
+from torch import fx
+
+from lisq.quant.modules import float_kind
 
 FOLDABLE = {nn.Conv2d: nn.BatchNorm2d, nn.Linear: nn.BatchNorm1d}
+
+
+def _foldable(layer: nn.Module, bn: nn.Module) -> bool:
+    kind = float_kind(layer)
+    return kind is not None and isinstance(bn, FOLDABLE[kind])
 
 
 def _get(model: nn.Module, name: str) -> nn.Module:
@@ -23,11 +34,16 @@ def _set(model: nn.Module, name: str, module: nn.Module) -> None:
     setattr(_get(model, parent), child, module)
 
 
+class LayerLeafTracer(fx.Tracer):
+    """torch.fx tracer that records every layer lisq knows (float_kind) as one call_module node."""
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return float_kind(m) is not None or super().is_leaf_module(m, module_qualified_name)
+
+
 def _pairs_fx(model: nn.Module) -> list[tuple[str, str]] | None:
     try:
-        from torch import fx
-
-        graph = fx.symbolic_trace(model).graph
+        graph = LayerLeafTracer().trace(model)
     except Exception:  # models with data-dependent control flow do not trace; fall back
         return None
     pairs = []
@@ -40,8 +56,7 @@ def _pairs_fx(model: nn.Module) -> list[tuple[str, str]] | None:
         src = node.args[0]
         if not isinstance(src, fx.Node) or src.op != "call_module" or len(src.users) != 1:
             continue
-        layer = _get(model, src.target)
-        if type(layer) in FOLDABLE and isinstance(bn, FOLDABLE[type(layer)]):
+        if _foldable(_get(model, src.target), bn):
             pairs.append((src.target, node.target))
     return pairs
 
@@ -53,7 +68,7 @@ def _pairs_sequential(model: nn.Module) -> list[tuple[str, str]]:
             continue
         children = list(module.named_children())
         for (a_name, a), (b_name, b) in zip(children, children[1:], strict=False):
-            if type(a) in FOLDABLE and isinstance(b, FOLDABLE[type(a)]):
+            if _foldable(a, b):
                 prefix = f"{name}." if name else ""
                 pairs.append((prefix + a_name, prefix + b_name))
     return pairs

@@ -1,4 +1,7 @@
-"""Turn any nn.Module built from Conv2d / Linear / BN / activations into a fake-quantized copy."""
+"""Turn any nn.Module built from Conv2d / Linear / BN / activations into a fake-quantized copy.
+
+Which layers are replaced: see lisq.quant.modules (exact Conv2d / Linear and registered padded convs).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import torch.nn as nn
 from lisq.errors import LisqError
 from lisq.quant.config import QuantConfig
 from lisq.quant.fold import _set, fold_batchnorms
-from lisq.quant.modules import FLOAT_TO_QUANT, QUANT_LAYERS
+from lisq.quant.modules import QUANT_LAYERS, quant_class
 from lisq.quant.quantizer import FakeQuantizer
 
 
@@ -84,7 +87,7 @@ def prepare_model(
     qmodel = copy.deepcopy(model).eval()
     report = PrepareReport()
     report.folded = fold_batchnorms(qmodel) if config.fold_bn else []
-    candidates = [n for n, m in qmodel.named_modules() if type(m) in FLOAT_TO_QUANT and n]
+    candidates = [n for n, m in qmodel.named_modules() if quant_class(m) is not None and n]
     if not candidates:
         raise LisqError(
             f"{type(model).__name__} has no nn.Conv2d or nn.Linear layer to quantize; "
@@ -100,7 +103,7 @@ def prepare_model(
             continue  # never called in forward: leave it float
         layer = qmodel.get_submodule(name)
         w_bits, a_bits = layer_bits[name]
-        quant = FLOAT_TO_QUANT[type(layer)].from_float(
+        quant = quant_class(layer).from_float(
             layer, w_bits, a_bits, config.w_symmetric, config.w_per_channel, config.a_symmetric
         )
         _set(qmodel, name, quant)
