@@ -14,8 +14,9 @@ CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/lisq
 demo: setup data
 	$(VENV)/bin/lisq demo
 
+# LISQ_SHARED: where the real files lent to this project are, for the tests that read them when present
 test: setup data
-	$(PY) -m pytest
+	LISQ_SHARED=$(abspath $(SHARED)) $(PY) -m pytest
 
 setup: $(VENV)/.installed
 

@@ -3,6 +3,7 @@
 each one line on stderr and exit 2."""
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from lisq.cli import main
 from lisq.data.cifar10 import CLASSES
 from lisq.data.imagenet import WNIDS
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+SHARED = Path(os.environ.get("LISQ_SHARED") or Path(__file__).resolve().parents[3] / "shared") / "data"  # make test sets LISQ_SHARED
 
 
 def cli(capsys, *argv):

@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+import os
 import tarfile
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from lisq.data.cifar10 import CLASSES, download, load_cifar10
 from lisq.data.imagenet import WNIDS
 from lisq.errors import LisqError
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+SHARED = Path(os.environ.get("LISQ_SHARED") or Path(__file__).resolve().parents[3] / "shared") / "data"  # make test sets LISQ_SHARED
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 `lisq zoo import` makes it a model reference that carries its own normalisation."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import torch
 from lisq.cli import main
 from lisq.models import create_model
 
-SHARED_MODELS = Path(__file__).resolve().parents[3] / "shared" / "models" / "cifar10"
+SHARED_MODELS = Path(os.environ.get("LISQ_SHARED") or Path(__file__).resolve().parents[3] / "shared") / "models" / "cifar10"
 
 
 def wrapped_checkpoint(model, path):
