@@ -51,3 +51,16 @@ def test_bad_recipe_one_line_exit_2(tmp_path, capsys, change, msg):
 def test_out_required_without_dry_run(capsys):
     assert main(["synth", "--generator", "gaussian", "--num-images", "2"]) == 2
     assert "--out DIR is required" in capsys.readouterr().err
+
+
+def test_imagenet_lite_school_mixes_resolutions_on_one_canvas(capsys):
+    """Two real EfficientNet-Lite teachers at their own sizes: canvas = the largest, their own normalisation."""
+    import json
+
+    code = main(["synth", "--school", str(ROOT / "configs" / "school_imagenet_lite.yaml"), "--dry-run", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    plan = json.loads(out.strip().splitlines()[0])
+    sizes = {t["name"]: t["input_size"] for c in plan["school"]["courses"] for t in c["teachers"]}
+    assert sizes == {"effnet:lite0": 224, "effnet:lite1": 240} and plan["synth"]["image_size"] == 240
+    assert plan["synth"]["dataset"] == "imagenet" and plan["synth"]["mean"] == [127 / 255] * 3
