@@ -125,6 +125,15 @@ def model_input(ref: str, weights: str | None = None, dataset: str | None = None
     return apply_overrides(base, overrides or {})
 
 
+def train_hint(arch: str, dataset: str) -> str:
+    """' or run `lisq zoo train ...`' where the dataset has a train split lisq can train on, else ''."""
+    try:
+        ds = get_dataset(dataset)
+    except LisqError:
+        return ""
+    return f" or run `lisq zoo train {arch} --dataset {dataset}`" if "train" in ds.splits and ds.input is not None else ""
+
+
 def reference_dataset(ref: str) -> str | None:
     """The label space a reference names by itself (`arch.cifar10`, `effnet:lite0` -> imagenet), or None
     when the context decides (a bare registry name, file.py:factory, package.module:factory)."""
@@ -156,7 +165,7 @@ def build_model(ref: str, weights: str | None = None, spec: InputSpec | None = N
         arch, ds = split_name(ref, dataset or spec.dataset)
         if pretrained and weights is None:
             if pretrained_path(arch, ds) is None:
-                raise LisqError(f"{ref!r} has no shipped weights for {ds}; pass --weights or run `lisq zoo train {arch} --dataset {ds}`")
+                raise LisqError(f"{ref!r} has no shipped weights for {ds}; pass --weights{train_hint(arch, ds)}")
             model = create_model(arch, spec.num_classes, spec.channels, pretrained=True, dataset=ds)
         else:
             model = create_model(arch, spec.num_classes, spec.channels)

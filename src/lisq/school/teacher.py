@@ -114,8 +114,9 @@ def spec_from_reference(ref: str, weights: str | None = None, dataset: str | Non
         if not is_registered(arch):
             get_entry(arch)  # raises the unknown-model error with the names
         if weights is None and pretrained_path(arch, ds) is None:
-            raise LisqError(f"teacher {ref!r} has no shipped weights for {ds}; give `weights:` in the school or run "
-                            f"`lisq zoo train {arch} --dataset {ds}`")
+            from lisq.models.resolve import train_hint
+
+            raise LisqError(f"teacher {ref!r} has no shipped weights for {ds}; give `weights:` in the school{train_hint(arch, ds)}")
         family = get_entry(arch).family
     spec = model_input(ref, weights, dataset, overrides)
     return TeacherSpec(name=name or ref, model=ref, weights=weights, input=spec, weight=weight, family=family)
