@@ -39,9 +39,12 @@ def test_synthesis_matches_the_pinned_bytes(generator, pinned, fresh):
     meta, pixels = pinned
     now_px, now_rows = fresh[generator]
     then_rows = meta["rows"][generator]
-    strip = [{k: v for k, v in r.items() if k != "loss"} for r in then_rows]
-    assert [{k: v for k, v in r.items() if k != "loss"} for r in now_rows] == strip
-    if meta["cpu"] == cpu_fingerprint():
+    same_cpu = meta["cpu"] == cpu_fingerprint()
+    # on another CPU a zeroq label (the teacher's argmax on a noise-like image) may flip, and its file with it
+    drop = {"loss"} if same_cpu or generator != "zeroq" else {"loss", "label", "file"}
+    strip = [{k: v for k, v in r.items() if k not in drop} for r in then_rows]
+    assert [{k: v for k, v in r.items() if k not in drop} for r in now_rows] == strip
+    if same_cpu:
         assert np.array_equal(now_px, pixels[generator])
         assert [r.get("loss") for r in now_rows] == [r.get("loss") for r in then_rows]
     else:
