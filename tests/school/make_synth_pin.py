@@ -23,15 +23,20 @@ FIXTURE = Path(__file__).parent / "fixtures" / "synth_pin.npz"
 
 
 def cpu_fingerprint() -> str:
-    model = ""
+    """Machine, CPU model name, family/model numbers, a digest of the instruction-set flags (which decide the
+    kernels torch picks) and the torch version: where these agree, lisq promises the same bytes."""
+    import hashlib
+
+    info = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return f"{platform.machine()}|{model}|torch {torch.__version__}"
+    flags = hashlib.sha1(" ".join(sorted(info.get("flags", "").split())).encode()).hexdigest()[:12]
+    return (f"{platform.machine()}|{info.get('model name', '')}|family {info.get('cpu family', '')} model "
+            f"{info.get('model', '')}|flags {flags}|torch {torch.__version__}")
 
 
 def synthesize_all(root: Path) -> dict[str, tuple[np.ndarray, list[dict]]]:
