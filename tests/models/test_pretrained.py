@@ -42,3 +42,25 @@ def test_shipped_weights_classify_real_batch(name, real_batch):
     with torch.no_grad():
         acc = (model(x).argmax(1) == y).float().mean().item()
     assert acc >= 0.85, f"{name}: {acc:.3f} on a fixed real test batch"
+
+
+def _real_cifar10() -> bool:
+    from lisq.data.cifar10 import locate
+
+    return locate("test") is not None
+
+
+@pytest.mark.skipif(not _real_cifar10(), reason="CIFAR-10 is not unpacked here (make test does it from ../shared)")
+@pytest.mark.parametrize("name", list_pretrained("cifar10"))
+def test_shipped_cifar10_record_matches_a_fresh_measurement(name):
+    """Every shipped CIFAR-10 teacher: its record's test top-1 is what the real test split gives now."""
+    from lisq.data import get_dataset
+    from lisq.metrics import evaluate
+    from lisq.models.resolve import resolve_model
+
+    record = pretrained_record(name)
+    assert pretrained_path(name).stat().st_size <= 4 * 1024 * 1024 and record["dataset"] == "cifar10"
+    model, spec = resolve_model(name)
+    result = evaluate(model, get_dataset("cifar10").split("test").batches(spec, 500))
+    assert result["n"] == 10000 and result["top1"] == pytest.approx(record["test_top1"], abs=1e-4)
+    assert record["test_top1"] >= 0.85
