@@ -12,11 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from lisq.data.spec import InputSpec
-from lisq.data.transforms import random_crop_flip, to_unit
+from lisq.data.transforms import to_unit
 from lisq.errors import LisqError
 
 _PIL_INTERP = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "nearest": Image.NEAREST}
@@ -185,11 +184,4 @@ class _FileDataset(torch.utils.data.Dataset):
         return self.spec.norm.normalize(x).squeeze(0), label
 
 
-def resize_pixels(pixels: torch.Tensor, size: int) -> torch.Tensor:
-    """Bilinear resize of [N, C, H, W] pixels (for judges of another resolution)."""
-    if pixels.shape[-1] == size and pixels.shape[-2] == size:
-        return pixels
-    return F.interpolate(pixels, size=(size, size), mode="bilinear", align_corners=False)
-
-
-__all__ = ["FileSplit", "RealSplit", "TensorSplit", "random_crop_flip", "resize_pixels"]
+__all__ = ["FileSplit", "RealSplit", "TensorSplit"]
