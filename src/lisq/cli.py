@@ -6,11 +6,13 @@ import argparse
 import importlib
 import sys
 
-from lisq import __version__
+from lisq import __version__, runtime
 from lisq.errors import LisqError
 
 # Each module defines register(subparsers) and sets `func(args) -> int` on its parser.
 COMMAND_MODULES = ["zoo", "eval", "demo", "bench", "quantize", "export", "synth", "inspect"]
+# Verbs that keep the CPU busy long enough for sharing it to matter.
+COMPUTE_VERBS = {"eval", "demo", "bench", "quantize", "export", "synth", "inspect"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,12 +24,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_threads(args: argparse.Namespace) -> None:
+    """Cap torch's threads at the CPUs this process may use; say so when other jobs already fill them."""
+    import os
+
+    import torch
+
+    threads = getattr(args, "threads", None)
+    if threads is None and "OMP_NUM_THREADS" not in os.environ:
+        cpus = runtime.usable_cpus()
+        if torch.get_num_threads() > cpus:
+            torch.set_num_threads(cpus)
+    if args.command in COMPUTE_VERBS and getattr(args, "jobs", 1) == 1:
+        note = runtime.busy_note(threads or torch.get_num_threads())
+        if note:
+            print(note, file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    runtime.configure_process()  # before the verbs import torch: OpenMP reads its settings once
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    configure_threads(args)
     try:
         return int(args.func(args) or 0)
     except LisqError as exc:

@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import multiprocessing
-import os
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from tqdm import tqdm
 from lisq.bench.config import BenchConfig, GeneratorSpec, Setting, Student
 from lisq.errors import LisqError
 from lisq.models.checkpoint import atomic_write
+from lisq.runtime import usable_cpus
 
 COLUMNS = ["generator", "sampler", "student", "held_out", "method", "w_bits", "a_bits", "seed", "top1", "fp_top1", "seconds"]
 
@@ -289,7 +289,7 @@ class Bench:
                 bar.set_postfix_str(f"{cell.generator.key} {cell.student.name} {cell.setting.key} s{cell.seed}")
                 self.results.add(self.run_cell(cell), order)
             return
-        threads = threads or max(1, (os.cpu_count() or 1) // jobs)
+        threads = threads or max(1, usable_cpus() // jobs)
         datasets = list(dict.fromkeys((c.generator, c.seed) for c in todo if c.generator.synthetic))
         with make_pool(jobs, threads) as pool:
             self._drain(pool, "dataset", datasets, "synthesis", lambda _: None)

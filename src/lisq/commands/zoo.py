@@ -26,18 +26,22 @@ def register(subparsers) -> None:
     train.add_argument("--pad", type=int, default=None, help="random-shift padding in pixels (default 2 Fashion-MNIST, 4 CIFAR-10)")
     train.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     train.add_argument("--limit", type=int, default=None, help="train on the first N images only (smoke test)")
-    train.add_argument("--out", default=None, help="output folder (default: the package's weights folder)")
+    train.add_argument("--out", default=None, help="output folder (default: $LISQ_WEIGHTS, else ~/.cache/lisq/weights)")
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint of the last finished epoch")
     train.add_argument("--quiet", action="store_true")
     train.set_defaults(func=run_train)
     imp = verbs.add_parser("import", help="bring a checkpoint trained elsewhere into the zoo as ARCH.DATASET, with its input convention")
-    imp.add_argument("arch", help="registered architecture whose module names the checkpoint uses (e.g. resnet20a)")
+    imp.add_argument("arch", nargs="?", help="registered architecture whose module names the checkpoint uses (e.g. resnet20a)")
+    imp.add_argument("--list", action="store_true", help="list the published checkpoints lisq can import by name")
     add_dataset_arg(imp)
-    imp.add_argument("--weights", required=True, help="safetensors, a torch state dict or {'state_dict': ...} (module. prefixes ok)")
+    imp.add_argument("--weights", default=None,
+                     help="safetensors, a torch state dict or {'state_dict': ...} (module. prefixes ok); default: the "
+                          "published checkpoint lisq knows for ARCH.DATASET (`lisq zoo import --list`), found in "
+                          "$LISQ_MODELS/DATASET or the cache, else downloaded once and checked by SHA-256")
     from lisq.data.spec import add_input_spec_args
 
     add_input_spec_args(imp)
-    imp.add_argument("--out", default=None, help="output folder (default: $LISQ_WEIGHTS, else the package's weights folder)")
+    imp.add_argument("--out", default=None, help="output folder (default: $LISQ_WEIGHTS, else ~/.cache/lisq/weights)")
     imp.add_argument("--no-eval", dest="evaluate", action="store_false", help="do not measure the test top-1 for the record")
     imp.add_argument("--json", action="store_true")
     imp.set_defaults(func=run_import)
@@ -114,14 +118,27 @@ def run_import(args) -> int:
     from lisq.metrics.accuracy import evaluate
     from lisq.models.checkpoint import atomic_write, load_weights, save_weights
     from lisq.models.registry import weights_name
+    from lisq.zoo import outside
 
+    if args.list:
+        for c in outside.CATALOGUE.values():
+            print(f"{c.name:22s} {c.credit}")
+        return 0
+    if not args.arch:
+        raise LisqError("name the architecture to import (e.g. `lisq zoo import resnet20a --dataset cifar10`)")
     entry = get_entry(args.arch)
     if "." in args.arch:
         raise LisqError(f"give the architecture ({args.arch.partition('.')[0]}) and --dataset {args.arch.partition('.')[2]}")
     dataset = get_dataset(args.dataset)
     if dataset.input is None:
         raise LisqError(f"{dataset.name} has no input convention; import into a registered dataset")
-    spec = apply_overrides(dataset.input, input_overrides(args)).replace(dataset=dataset.name)
+    overrides = input_overrides(args)
+    published = None
+    if args.weights is None:
+        published = outside.lookup(args.arch, dataset.name)
+        args.weights = str(outside.fetch(published))
+        overrides = {"mean": published.mean, "std": published.std, **overrides}
+    spec = apply_overrides(dataset.input, overrides).replace(dataset=dataset.name)
     model = create_model(args.arch, spec.num_classes, spec.channels)
     load_weights(model, args.weights)
     model.eval()
@@ -130,6 +147,8 @@ def run_import(args) -> int:
         "input": spec.to_dict(), "imported_from": str(Path(args.weights).resolve()),
         "sha256": hashlib.sha256(Path(args.weights).read_bytes()).hexdigest(), "torch": torch.__version__,
     }
+    if published is not None:
+        record.update({"source_url": published.url, "credit": published.credit})
     if args.evaluate:
         test = dataset.split(dataset.evaluation_split)
         result = evaluate(model, test.batches(spec, 500))

@@ -58,10 +58,12 @@ def get_entry(name: str) -> ModelEntry:
 
 
 def weights_dir() -> Path:
-    """Where `lisq zoo train` writes by default: $LISQ_WEIGHTS if set, else the package's shipped weights."""
+    """Where `lisq zoo train` and `lisq zoo import` write by default: $LISQ_WEIGHTS, else ~/.cache/lisq/weights."""
     if os.environ.get("LISQ_WEIGHTS"):
         return Path(os.environ["LISQ_WEIGHTS"])
-    return package_weights_dir()
+    from lisq.data.registry import cache_root
+
+    return cache_root() / "weights"
 
 
 def package_weights_dir() -> Path:
@@ -69,9 +71,8 @@ def package_weights_dir() -> Path:
 
 
 def weights_dirs() -> list[Path]:
-    """Where `arch.dataset` weights are looked up, in order: $LISQ_WEIGHTS (your own), the package."""
-    dirs = [Path(os.environ["LISQ_WEIGHTS"])] if os.environ.get("LISQ_WEIGHTS") else []
-    return dirs + [package_weights_dir()]
+    """Where `arch.dataset` weights are looked up, in order: your own ($LISQ_WEIGHTS, else the user cache), the package."""
+    return [weights_dir(), package_weights_dir()]
 
 
 def _weights_file(arch: str, dataset: str, suffix: str) -> Path | None:

@@ -42,10 +42,11 @@ class ShuffleUnit(nn.Module):
 
 
 class ShuffleNetV2(nn.Module):
-    def __init__(self, widths=(48, 96, 192), repeats=(2, 3, 2), num_classes: int = 10, in_channels: int = 1):
+    def __init__(self, widths=(48, 96, 192), repeats=(2, 3, 2), num_classes: int = 10, in_channels: int = 1,
+                 stem_stride: int = 2):
         super().__init__()
         cin = 24
-        layers: list[nn.Module] = [conv_bn_act(in_channels, cin, 3, 2)]
+        layers: list[nn.Module] = [conv_bn_act(in_channels, cin, 3, stem_stride)]
         for i, (width, n) in enumerate(zip(widths, repeats, strict=False)):
             for j in range(n):
                 layers.append(ShuffleUnit(cin, width, stride=2 if (j == 0 and i > 0) else 1, split=j > 0))
@@ -63,3 +64,9 @@ class ShuffleNetV2(nn.Module):
 def shufflenetv2_s(num_classes: int = 10, in_channels: int = 1) -> nn.Module:
     """Small ShuffleNetV2: split-transform-concat units with channel shuffle, widths 48/96/192."""
     return ShuffleNetV2(num_classes=num_classes, in_channels=in_channels)
+
+
+@register_model("shufflenet")
+def shufflenetv2_32(num_classes: int = 10, in_channels: int = 1) -> nn.Module:
+    """ShuffleNetV2-small for 32 px inputs (CIFAR): the same units with a stride-1 stem (32 -> 32/16/8)."""
+    return ShuffleNetV2(num_classes=num_classes, in_channels=in_channels, stem_stride=1)
