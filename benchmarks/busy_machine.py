@@ -92,24 +92,27 @@ def main() -> int:
     args = ap.parse_args()
     if args.iters:
         ITERS[args.command] = args.iters
-    rows = []
+    names = args.variants.split(",")
+    envs = {name: clean_env(variant_env(name)) for name in names}
+    alone: dict[str, list[float]] = {name: [] for name in names}
+    pair: dict[str, list[float]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        for name in args.variants.split(","):
-            env = clean_env(variant_env(name))
-            run_together(1, env, args.command, root)  # warm the page cache
-            alone, pair = [], []
-            for _ in range(args.repeats):  # interleaved, so drift hits both alike
-                alone += run_together(1, env, args.command, root)
-                pair += run_together(2, env, args.command, root)
-            row = {"variant": name, "env": variant_env(name), "alone_s": round(statistics.median(alone), 2),
-                   "pair_s": round(statistics.median(pair), 2), "alone_all": [round(t, 2) for t in alone],
-                   "pair_all": [round(t, 2) for t in pair]}
-            row["slowdown"] = round(row["pair_s"] / row["alone_s"], 2)
-            rows.append(row)
-            print(f"{name:8s} alone {row['alone_s']:6.2f} s   pair {row['pair_s']:6.2f} s   x{row['slowdown']:.2f}", flush=True)
+        run_together(1, envs[names[0]], args.command, root)  # warm the page cache
+        for _ in range(args.repeats):  # variants interleaved, so drift of the machine hits all alike
+            for name in names:
+                alone[name] += run_together(1, envs[name], args.command, root)
+                pair[name] += run_together(2, envs[name], args.command, root)
+    rows = []
+    for name in names:
+        row = {"variant": name, "env": variant_env(name), "alone_s": round(statistics.median(alone[name]), 2),
+               "pair_s": round(statistics.median(pair[name]), 2), "alone_all": [round(t, 2) for t in alone[name]],
+               "pair_all": [round(t, 2) for t in pair[name]]}
+        row["slowdown"] = round(row["pair_s"] / row["alone_s"], 2)
+        rows.append(row)
+        print(f"{name:8s} alone {row['alone_s']:6.2f} s   pair {row['pair_s']:6.2f} s   x{row['slowdown']:.2f}", flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"command": command(Path("OUT"), args.command)[2:], "cpus": os.cpu_count(),
+        args.json.write_text(json.dumps({"command": command(Path("OUT"), args.command)[2:], "cpus": os.cpu_count(), "repeats": args.repeats,
                                          "rows": rows}, indent=2) + "\n")
     return 0
 
