@@ -163,6 +163,10 @@ def test_eval_imagenet_flat_folder_with_a_stand_in_model(tmp_path, capsys):
     with torch.no_grad():
         expected = (model(x).argmax(1) == split.labels).float().mean().item()
     assert result["top1"] == pytest.approx(expected)
+    # --split val-eval with --val: the evaluation part only (classes 500 and 998; class 1 calibrates)
+    code, out, err = cli(capsys, "eval", "--dataset", "imagenet", "--model", ref, "--input-size", 32, "--val", val,
+                         "--split", "val-eval", "--json")
+    assert code == 0 and json.loads(out)["n"] == 2, err
 
 
 @pytest.mark.skipif(not (SHARED / "imagenet-sample").is_dir(), reason="the shared ImageNet sample is not on this machine")
@@ -172,3 +176,32 @@ def test_eval_imagenet_sample_with_a_stand_in_model(capsys):
                          "--val", SHARED / "imagenet-sample", "--limit", 50, "--json")
     assert code == 0, err
     assert json.loads(out)["n"] == 50
+
+
+def test_cifar10_demo_imports_the_outside_student_and_reports(home, tmp_path, capsys, monkeypatch):
+    """`lisq demo --dataset cifar10` at tiny size: the shipped CIFAR-10 school synthesizes, the published
+    outside student is imported on first use (a stand-in served from a file:// URL), and the report has
+    the three top-1 figures."""
+    import dataclasses
+
+    from lisq.commands import demo
+    from lisq.models import create_model
+    from lisq.zoo import outside
+
+    torch.manual_seed(0)
+    served = tmp_path / "served" / "resnet20-test.th"
+    served.parent.mkdir()
+    torch.save({"state_dict": {f"module.{k}": v for k, v in create_model("resnet20a", 10, 3).state_dict().items()}}, served)
+    entry = dataclasses.replace(outside.CATALOGUE["resnet20a.cifar10"], filename=served.name, url=served.as_uri(),
+                                sha256=outside.sha256_of(served))
+    monkeypatch.setitem(outside.CATALOGUE, "resnet20a.cifar10", entry)
+    monkeypatch.setitem(demo.DEMOS, "cifar10", {**demo.DEMOS["cifar10"], "num_images": 8, "synth_iters": 2,
+                                                 "batch_size": 8, "quant_iters": 2})
+    code, out, err = cli(capsys, "demo", "--dataset", "cifar10", "--out", tmp_path / "demo", "--quiet")
+    assert code == 0, err
+    assert "importing the published resnet20a.cifar10" in out and (home / "weights" / "resnet20a.cifar10.json").is_file()
+    report = json.loads((tmp_path / "demo" / "cifar10-report.json").read_text())
+    assert set(report["top1"]) == {"full precision", "LIS (multi-teacher)", "Gaussian noise"}
+    assert report["dataset"] == "cifar10" and "resnet20a.cifar10" in report["quality"]["judges"]
+    (home / "weights" / "resnet20a.cifar10.json").unlink()  # the module's other tests see the fixture as it was
+    (home / "weights" / "resnet20a.cifar10.safetensors").unlink()

@@ -165,6 +165,25 @@ def test_imagenet_flat_and_wnid_folders(tmp_path, data_home):
     assert ds.split("val").labels.tolist() == [5]  # found in $LISQ_DATA/imagenet/val
 
 
+def test_imagenet_calibration_and_evaluation_parts_are_disjoint(tmp_path, data_home):
+    """One image in four (class, then file-name order) calibrates; the rest evaluate; none is in both."""
+    rng = np.random.default_rng(0)
+    val = data_home / "imagenet" / "val"
+    val.mkdir(parents=True)
+    for w in WNIDS[:8]:
+        for i in range(2):
+            Image.fromarray(rng.integers(0, 256, (36, 36, 3), dtype=np.uint8)).save(val / f"{w}_{i}.JPEG")
+    ds = get_dataset("imagenet")
+    assert (ds.calibration_split, ds.evaluation_split) == ("val-calib", "val-eval")
+    whole, calib, evaluate = ds.split("val"), ds.split("val-calib"), ds.split("val-eval")
+    names = lambda split: {p.name for p, _ in split.samples}  # noqa: E731
+    assert len(calib) == 4 and len(evaluate) == 12 and names(calib) | names(evaluate) == names(whole)
+    assert not names(calib) & names(evaluate)
+    assert names(calib) == {f"{WNIDS[c]}_0.JPEG" for c in (0, 2, 4, 6)}
+    with pytest.raises(LisqError, match="unknown part"):
+        whole.part("test")
+
+
 def test_folder_dataset(tmp_path):
     for split in ("train", "test"):
         for c in ("b_dog", "a_cat"):
@@ -182,6 +201,8 @@ def test_real_imagenet_sample_one_image_per_class():
     split = get_dataset("imagenet").folder_split(SHARED / "imagenet-sample")
     assert len(split) == 1000 and split.labels.tolist() == list(range(1000))
     assert split.pixels([0], IMAGENET_SPEC).shape == (1, 3, 224, 224)
+    calib, evaluate = split.part("calib"), split.part("eval")
+    assert len(calib) == 250 and len(evaluate) == 750 and calib.labels.tolist() == list(range(0, 1000, 4))
 
 
 def real_cifar10_present() -> bool:

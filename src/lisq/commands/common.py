@@ -6,6 +6,7 @@ from lisq.data import get_dataset
 from lisq.data.registry import (
     DatasetSpec,
     evaluation_source,  # noqa: F401  (re-exported for the verbs)
+    folder_part,
 )
 from lisq.data.spec import InputSpec, input_overrides
 from lisq.errors import LisqError
@@ -32,8 +33,8 @@ def real_batches(ds: DatasetSpec, spec: InputSpec, split: str | None, val: str |
                  limit: int | None = None, class_index: str | None = None, workers: int = 0):
     """(batches of normalised inputs and labels, a description) of --val DIR or a split of the dataset."""
     if val:
-        source = ds.folder_split(val, class_index)
-        desc = val
+        source = folder_part(ds.folder_split(val, class_index), split)
+        desc = val if source.split == str(val) else f"{val} ({source.split.rpartition('-')[2]} part)"
     else:
         source = ds.split(split or ds.evaluation_split)
         desc = source.split

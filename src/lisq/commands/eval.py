@@ -19,7 +19,8 @@ def register(subparsers) -> None:
     which.add_argument("--quantized", metavar="QDIR", help="a quantized model directory written by `lisq quantize`")
     add_dataset_arg(p, "; default: the one the model reference names")
     p.add_argument("--weights", default=None, help="safetensors or torch state-dict file (default: shipped weights)")
-    p.add_argument("--split", default=None, help="the dataset's split: train, test (default) or val (ignored with --val)")
+    p.add_argument("--split", default=None, help="the dataset's split: train, test (default), val; val-calib/val-eval: the calibration or evaluation "
+                        "part of the ImageNet val folder or of --val DIR (one image in four calibrates)")
     p.add_argument("--val", default=None, metavar="DIR",
                    help="evaluate on labelled images DIR/<class>/<image> (or a flat DIR of <wnid>_*.JPEG for imagenet)")
     p.add_argument("--class-index", default=None, help="JSON file mapping --val folder names to class indices")

@@ -107,17 +107,8 @@ def run_train(args) -> int:
 
 def run_import(args) -> int:
     """Convert an outside checkpoint to ARCH.DATASET safetensors + a record carrying its input convention."""
-    import hashlib
-    from pathlib import Path
-
-    import torch
-
-    from lisq.data import get_dataset
-    from lisq.data.spec import apply_overrides, input_overrides
+    from lisq.data.spec import input_overrides
     from lisq.errors import LisqError
-    from lisq.metrics.accuracy import evaluate
-    from lisq.models.checkpoint import atomic_write, load_weights, save_weights
-    from lisq.models.registry import weights_name
     from lisq.zoo import outside
 
     if args.list:
@@ -126,38 +117,9 @@ def run_import(args) -> int:
         return 0
     if not args.arch:
         raise LisqError("name the architecture to import (e.g. `lisq zoo import resnet20a --dataset cifar10`)")
-    entry = get_entry(args.arch)
-    if "." in args.arch:
-        raise LisqError(f"give the architecture ({args.arch.partition('.')[0]}) and --dataset {args.arch.partition('.')[2]}")
-    dataset = get_dataset(args.dataset)
-    if dataset.input is None:
-        raise LisqError(f"{dataset.name} has no input convention; import into a registered dataset")
-    overrides = input_overrides(args)
-    published = None
-    if args.weights is None:
-        published = outside.lookup(args.arch, dataset.name)
-        args.weights = str(outside.fetch(published))
-        overrides = {"mean": published.mean, "std": published.std, **overrides}
-    spec = apply_overrides(dataset.input, overrides).replace(dataset=dataset.name)
-    model = create_model(args.arch, spec.num_classes, spec.channels)
-    load_weights(model, args.weights)
-    model.eval()
-    record = {
-        "arch": args.arch, "family": entry.family, "params": num_params(model), "dataset": dataset.name,
-        "input": spec.to_dict(), "imported_from": str(Path(args.weights).resolve()),
-        "sha256": hashlib.sha256(Path(args.weights).read_bytes()).hexdigest(), "torch": torch.__version__,
-    }
-    if published is not None:
-        record.update({"source_url": published.url, "credit": published.credit})
-    if args.evaluate:
-        test = dataset.split(dataset.evaluation_split)
-        result = evaluate(model, test.batches(spec, 500))
-        record.update({"test_top1": result["top1"], "test_n": result["n"]})
-    out = Path(args.out) if args.out else weights_dir()
-    name = weights_name(args.arch, dataset.name)
-    save_weights(model, out / f"{name}.safetensors")
-    atomic_write(out / f"{name}.json", lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2) + "\n"))
-    summary = {"name": name, "out": str(out), "test_top1": record.get("test_top1")}
-    print(json.dumps(summary) if args.json else f"imported {args.weights} as {name} in {out}"
+    record, path = outside.import_checkpoint(args.arch, args.dataset, args.weights, input_overrides(args),
+                                             out=args.out, evaluate_top1=args.evaluate)
+    summary = {"name": path.stem, "out": str(path.parent), "test_top1": record.get("test_top1")}
+    print(json.dumps(summary) if args.json else f"imported {record['imported_from']} as {path.stem} in {path.parent}"
           + (f" (test top-1 {100 * record['test_top1']:.2f} %)" if "test_top1" in record else ""))
     return 0

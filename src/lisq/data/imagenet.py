@@ -4,6 +4,9 @@ The val folder is either `val/<wnid>/*.JPEG` or a flat folder of `<wnid>_<anythi
 (e.g. one image per class). Preprocessing per model: short side to size / crop_pct (default
 0.875), centre crop, the model's own interpolation and normalisation. No train split is needed:
 `--val DIR` or $LISQ_DATA/imagenet/val (then ~/.cache/lisq/imagenet/val).
+Splits: `val` (all of it), `val-calib` (one image in four, in class then file-name order: where the
+`real` generator and `--data real` draw) and `val-eval` (the other three: the default evaluation),
+so calibration and evaluation images are disjoint. With `--val DIR`, `--split val-eval` picks the part.
 """
 
 from __future__ import annotations
@@ -35,11 +38,14 @@ def find_val_dir() -> Path | None:
 
 def _split(split: str):
     from lisq.data.registry import get_dataset
+    from lisq.data.splits import split_part
 
     root = find_val_dir()
     if root is None:
         raise LisqError("no ImageNet val folder found; pass --val DIR (val/<wnid>/*.JPEG or flat <wnid>_*.JPEG) or put it in $LISQ_DATA/imagenet/val")
-    return get_dataset("imagenet").folder_split(root)
+    whole = get_dataset("imagenet").folder_split(root)
+    part = split_part(split)[1]
+    return whole.part(part) if part else whole
 
 
 def _register():
@@ -49,9 +55,10 @@ def _register():
     if len(WNIDS) != 1000 or list(WNIDS) != sorted(WNIDS):
         raise RuntimeError("imagenet_classes.json must list the 1000 wnids in sorted order")
     return register_dataset(DatasetSpec(
-        name="imagenet", classes=CLASSES, input=IMAGENET_SPEC, splits=("val",), load=_split, class_keys=WNIDS,
+        name="imagenet", classes=CLASSES, input=IMAGENET_SPEC, splits=("val", "val-calib", "val-eval"), load=_split, class_keys=WNIDS,
         default_crop_pct=0.875, title="ImageNet", description="ImageNet-1k (ILSVRC 2012), 1000 classes, a val folder you provide",
-        calibration_split="val", evaluation_split="val",
+        # `real` calibration and evaluation never share an image: one in four calibrates (FileSplit.part)
+        calibration_split="val-calib", evaluation_split="val-eval",
     ))
 
 

@@ -119,11 +119,19 @@ def add_dataset_arg(parser, help_extra: str = "") -> None:
                              f"(default {DEFAULT_DATASET}){help_extra}")
 
 
+def folder_part(source, split: str | None):
+    """A `--val DIR` folder, or its calib/eval part when `split` names one (e.g. val-eval)."""
+    from lisq.data.splits import split_part
+
+    part = split_part(split)[1]
+    return source.part(part) if part else source
+
+
 def evaluation_source(ds: DatasetSpec, split: str | None = None, val: str | Path | None = None) -> RealSplit:
     """The real split that evaluation, `export --verify` and Frechet references read: `val` (labelled
     images), else `split`, else the dataset's evaluation split; one line when there is none here."""
     if val:
-        return ds.folder_split(val)
+        return folder_part(ds.folder_split(val), split)
     name = split or ds.evaluation_split
     if name not in ds.splits:
         raise LisqError(f"dataset {ds.name!r} has no {name!r} split here; pass --val DIR with labelled images")

@@ -112,6 +112,19 @@ class TensorSplit(RealSplit):
         return TensorBatches(images, labels, spec.norm, batch_size)
 
 
+HOLDOUT_EVERY = 4  # FileSplit.part: one image in four calibrates, three evaluate
+PARTS = ("calib", "eval")
+
+
+def split_part(split: str | None) -> tuple[str | None, str | None]:
+    """'val-eval' -> ('val', 'eval'); a split without a part suffix -> (split, None)."""
+    if split:
+        base, dash, part = split.rpartition("-")
+        if dash and base and part in PARTS:
+            return base, part
+    return split, None
+
+
 class FileSplit(RealSplit):
     """Image files on disk with labels, decoded on demand and brought to each model's resolution.
 
@@ -163,6 +176,17 @@ class FileSplit(RealSplit):
     def dataset_view(self, spec: InputSpec) -> torch.utils.data.Dataset:
         """A map-style Dataset of (normalised input, label) for a DataLoader with workers."""
         return _FileDataset(self, spec)
+
+    def part(self, part: str) -> FileSplit:
+        """The calibration or evaluation part of these images, by a fixed rule that needs no list of files:
+        in (class, file name) order, every HOLDOUT_EVERY-th image from the first is `calib`, the rest `eval`.
+        With one image per class (the 1,000-image ImageNet sample) that is classes 0, 4, 8, ... for
+        calibration (250 images) and the other 750 classes for evaluation: disjoint by construction."""
+        if part not in PARTS:
+            raise LisqError(f"unknown part {part!r} of {self.split}; use one of {', '.join(PARTS)}")
+        ordered = sorted(self.samples, key=lambda s: (s[1], s[0].name))
+        keep = [s for i, s in enumerate(ordered) if (i % HOLDOUT_EVERY == 0) == (part == "calib")]
+        return FileSplit(self.dataset, f"{self.split}-{part}", keep, self.default_crop_pct)
 
     def batches(self, spec: InputSpec, batch_size: int = 256, limit: int | None = None, workers: int = 0):
         view = self.dataset_view(spec)

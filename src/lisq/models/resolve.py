@@ -126,7 +126,12 @@ def model_input(ref: str, weights: str | None = None, dataset: str | None = None
 
 
 def train_hint(arch: str, dataset: str) -> str:
-    """' or run `lisq zoo train ...`' where the dataset has a train split lisq can train on, else ''."""
+    """' or run `lisq zoo import ...`' for a published checkpoint lisq knows, `lisq zoo train ...` where the dataset
+    has a train split lisq can train on, else ''."""
+    from lisq.models.published import CATALOGUE
+
+    if f"{arch}.{dataset}" in CATALOGUE:
+        return f" or run `lisq zoo import {arch} --dataset {dataset}` (the published checkpoint)"
     try:
         ds = get_dataset(dataset)
     except LisqError:

@@ -10,52 +10,13 @@ from __future__ import annotations
 import hashlib
 import os
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 from lisq.errors import LisqError
+from lisq.models.published import CATALOGUE, IMAGENET_MEAN, IMAGENET_STD, OutsideCheckpoint, lookup
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-AKAMASTER = "https://github.com/akamaster/pytorch_resnet_cifar10/raw/master/pretrained_models/"
-
-
-@dataclass(frozen=True)
-class OutsideCheckpoint:
-    arch: str  # the lisq architecture whose module names the checkpoint uses
-    dataset: str
-    filename: str
-    url: str
-    sha256: str
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    credit: str  # who trained it, its licence and its published figure
-
-    @property
-    def name(self) -> str:
-        return f"{self.arch}.{self.dataset}"
-
-
-CATALOGUE = {
-    c.name: c
-    for c in (
-        OutsideCheckpoint("resnet20a", "cifar10", "resnet20-12fca82f.th", AKAMASTER + "resnet20-12fca82f.th",
-                          "12fca82f0bebc4135bf1f32f6e3710e61d5108578464b84fd6d7f5c1b04036c8", IMAGENET_MEAN, IMAGENET_STD,
-                          "Y. Idelbayev, pytorch_resnet_cifar10 (BSD-2-Clause); 91.73 % on the original CIFAR-10 test set"),
-        OutsideCheckpoint("resnet32a", "cifar10", "resnet32-d509ac18.th", AKAMASTER + "resnet32-d509ac18.th",
-                          "d509ac1820d7f25398913559d7e81a13229b1e7adc5648e3bfa5e22dc137f850", IMAGENET_MEAN, IMAGENET_STD,
-                          "Y. Idelbayev, pytorch_resnet_cifar10 (BSD-2-Clause); 92.63 % on the original CIFAR-10 test set"),
-    )
-}
-
-
-def lookup(arch: str, dataset: str) -> OutsideCheckpoint:
-    entry = CATALOGUE.get(f"{arch}.{dataset}")
-    if entry is None:
-        known = ", ".join(sorted(CATALOGUE)) or "none"
-        raise LisqError(f"no published checkpoint is known for {arch}.{dataset} (known: {known}); pass --weights FILE")
-    return entry
-
+__all__ = ["CATALOGUE", "IMAGENET_MEAN", "IMAGENET_STD", "OutsideCheckpoint", "fetch", "import_checkpoint", "lookup",
+           "search_dirs", "sha256_of"]
 
 def search_dirs(dataset: str) -> list[Path]:
     """Where a catalogue file is looked for before any download: $LISQ_MODELS/<dataset>, the user cache."""
@@ -97,3 +58,53 @@ def fetch(entry: OutsideCheckpoint, url: str | None = None, timeout: float = 60.
         raise LisqError(f"the downloaded {entry.filename} does not have the published SHA-256; try again later")
     os.replace(tmp, target)
     return target
+
+
+def import_checkpoint(arch: str, dataset: str | None, weights: str | None = None, overrides: dict | None = None,
+                      out: str | Path | None = None, evaluate_top1: bool = True) -> tuple[dict, Path]:
+    """Convert a checkpoint made elsewhere into `arch.dataset` safetensors plus a record with its input convention.
+
+    Without `weights` the published checkpoint of the catalogue is fetched and its normalisation used.
+    `overrides` are InputSpec fields (mean, std, size...). Returns (record, path of the safetensors).
+    """
+    import json
+
+    import torch
+
+    from lisq.data import get_dataset
+    from lisq.data.spec import apply_overrides
+    from lisq.metrics.accuracy import evaluate
+    from lisq.models.checkpoint import atomic_write, load_weights, save_weights
+    from lisq.models.registry import create_model, get_entry, num_params, weights_dir, weights_name
+
+    entry = get_entry(arch)
+    if "." in arch:
+        raise LisqError(f"give the architecture ({arch.partition('.')[0]}) and --dataset {arch.partition('.')[2]}")
+    ds = get_dataset(dataset)
+    if ds.input is None:
+        raise LisqError(f"{ds.name} has no input convention; import into a registered dataset")
+    overrides = dict(overrides or {})
+    published = None
+    if weights is None:
+        published = lookup(arch, ds.name)
+        weights = str(fetch(published))
+        overrides = {"mean": published.mean, "std": published.std, **overrides}
+    spec = apply_overrides(ds.input, overrides).replace(dataset=ds.name)
+    model = create_model(arch, spec.num_classes, spec.channels)
+    load_weights(model, weights)
+    model.eval()
+    record = {
+        "arch": arch, "family": entry.family, "params": num_params(model), "dataset": ds.name,
+        "input": spec.to_dict(), "imported_from": str(Path(weights).resolve()),
+        "sha256": sha256_of(Path(weights)), "torch": torch.__version__,
+    }
+    if published is not None:
+        record.update({"source_url": published.url, "credit": published.credit})
+    if evaluate_top1:
+        result = evaluate(model, ds.split(ds.evaluation_split).batches(spec, 500))
+        record.update({"test_top1": result["top1"], "test_n": result["n"]})
+    out = Path(out) if out else weights_dir()
+    name = weights_name(arch, ds.name)
+    save_weights(model, out / f"{name}.safetensors")
+    atomic_write(out / f"{name}.json", lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2) + "\n"))
+    return record, out / f"{name}.safetensors"
