@@ -52,13 +52,15 @@ class FakeBackend:
         if self.fail_after is not None and sum(c[0] == "quantize" for c in self.calls) > self.fail_after:
             raise KeyboardInterrupt
 
-    def quantized_top1(self, qdir, dataset):
+    def quantized_metrics(self, qdir, dataset, reference):
         self.calls.append(("eval-q", qdir))
-        return 0.5 + 0.01 * len(str(qdir)) % 0.4
+        assert reference == "fp-pred"  # the float model's predictions, for the agreement
+        top1 = 0.5 + 0.01 * len(str(qdir)) % 0.4
+        return {"top1": top1, "top5": min(1.0, top1 + 0.05), "agreement": 0.8}
 
-    def float_top1(self, student, dataset):
+    def float_predictions(self, student, dataset):
         self.calls.append(("eval", student))
-        return 0.9
+        return 0.9, "fp-pred"
 
 
 @pytest.fixture
@@ -168,6 +170,7 @@ def test_jobs_real_worker_processes(tmp_path):
         rows = list(csv.DictReader(f))
     assert [r["seed"] for r in rows] == ["0", "1"]
     assert all(abs(float(r["top1"]) - float(r["fp_top1"])) < 0.01 for r in rows)
+    assert all(float(r["agreement"]) >= 0.95 and float(r["top5"]) >= float(r["top1"]) for r in rows)
 
 
 def test_shared_data_dir_reuses_datasets_and_refuses_other_flags(recipe, tmp_path, fake):

@@ -19,7 +19,8 @@ from lisq.errors import LisqError
 from lisq.models.checkpoint import atomic_write
 from lisq.runtime import usable_cpus
 
-COLUMNS = ["generator", "sampler", "student", "held_out", "method", "w_bits", "a_bits", "seed", "top1", "fp_top1", "seconds"]
+COLUMNS = ["generator", "sampler", "student", "held_out", "method", "w_bits", "a_bits", "seed", "top1", "fp_top1", "seconds",
+           "top5", "agreement"]  # top5, agreement (top-1 agreement with the float model): rows of older benches have none
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class ResultsTable:
 
     def add(self, row: dict, order: dict[tuple, int] | None = None) -> None:
         """Record one finished cell; with `order` (plan index per key) rows stay in plan order."""
-        self.rows.append({k: str(row[k]) for k in COLUMNS})
+        self.rows.append({k: str(row.get(k, "")) for k in COLUMNS})
         self.done.add(self._key(row))
         if order is not None:
             self.rows.sort(key=lambda r: order.get(self._key(r), len(order)))
@@ -84,7 +85,7 @@ class ResultsTable:
         atomic_write(self.path, lambda tmp: Path(tmp).write_text(buf.getvalue()))
 
 
-_FP_CACHE: dict[str, float] = {}
+_FP_CACHE: dict[str, tuple] = {}  # dataset/student -> (float top-1, float predictions)
 
 
 def data_root(cfg: BenchConfig, out: Path) -> Path:
@@ -177,23 +178,27 @@ class Backend:
 
         quantize_reference(student, data, config, qdir, dataset=dataset, num_samples=num_samples)
 
-    def quantized_top1(self, qdir: Path, dataset: str) -> float:
+    def quantized_metrics(self, qdir: Path, dataset: str, reference) -> dict:
+        """top1, top5 and top-1 agreement with `reference` (the float model's predictions) on the evaluation split."""
         from lisq.data import get_dataset
-        from lisq.metrics import evaluate
+        from lisq.metrics.accuracy import prediction_metrics, predictions
         from lisq.quant.qdir import input_spec_of, load_quantized
 
         qmodel, meta = load_quantized(qdir)
         ds = get_dataset(dataset)
-        return evaluate(qmodel, ds.split(ds.evaluation_split).batches(input_spec_of(meta), 500))["top1"]
+        return prediction_metrics(*predictions(qmodel, ds.split(ds.evaluation_split).batches(input_spec_of(meta), 500)),
+                                  reference)
 
-    def float_top1(self, student: str, dataset: str) -> float:
+    def float_predictions(self, student: str, dataset: str):
+        """(top1, the float model's top-5 predictions) on the evaluation split."""
         from lisq.data import get_dataset
-        from lisq.metrics import evaluate
+        from lisq.metrics.accuracy import prediction_metrics, predictions
         from lisq.models.resolve import resolve_model
 
         model, spec = resolve_model(student, dataset=dataset)
         ds = get_dataset(dataset)
-        return evaluate(model, ds.split(ds.evaluation_split).batches(spec, 500))["top1"]
+        pred, labels = predictions(model, ds.split(ds.evaluation_split).batches(spec, 500))
+        return prediction_metrics(pred, labels)["top1"], pred
 
 
 BACKEND = Backend()
@@ -250,10 +255,11 @@ class Bench:
             with open(self.synth_log, "a") as f:
                 f.write(json.dumps(done["record"]) + "\n")
 
-    def fp_top1(self, student: str) -> float:
+    def fp(self, student: str) -> tuple:
+        """(top-1, top-5 predictions) of the student's float model, once per process."""
         key = f"{self.cfg.dataset}/{student}"
         if key not in self.fp_cache:
-            self.fp_cache[key] = BACKEND.float_top1(student, self.cfg.dataset)
+            self.fp_cache[key] = BACKEND.float_predictions(student, self.cfg.dataset)
         return self.fp_cache[key]
 
     def run_cell(self, cell: Cell) -> dict:
@@ -269,12 +275,13 @@ class Bench:
         start = time.time()
         BACKEND.quantize(cell.student.name, data, config, qdir, self.cfg.dataset, self.num_images(cell.generator))
         seconds = time.time() - start
-        top1 = BACKEND.quantized_top1(qdir, self.cfg.dataset)
+        fp_top1, fp_pred = self.fp(cell.student.name)
+        m = BACKEND.quantized_metrics(qdir, self.cfg.dataset, fp_pred)
         return {
             "generator": cell.generator.key, "sampler": cell.generator.sampler or "", "student": cell.student.name,
             "held_out": str(cell.student.held_out).lower(), "method": s.method, "w_bits": s.w_bits,
-            "a_bits": s.a_bits, "seed": cell.seed, "top1": round(top1, 4), "fp_top1": round(self.fp_top1(cell.student.name), 4),
-            "seconds": round(seconds, 1),
+            "a_bits": s.a_bits, "seed": cell.seed, "top1": round(m["top1"], 4), "fp_top1": round(fp_top1, 4),
+            "seconds": round(seconds, 1), "top5": round(m["top5"], 4), "agreement": round(m["agreement"], 4),
         }
 
     def run(self, jobs: int = 1, threads: int | None = None, only: dict[str, set[str]] | None = None) -> None:

@@ -27,3 +27,26 @@ def evaluate(model: nn.Module, batches: Iterable, topk: tuple[int, ...] = (1,), 
         n += len(y)
     model.train(was_training)
     return {**{f"top{k}": correct[k] / max(n, 1) for k in topk}, "n": n}
+
+
+@torch.no_grad()
+def predictions(model: nn.Module, batches: Iterable, k: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+    """(top-k class indices [N, k], labels [N]) over batches of (normalised inputs, labels)."""
+    was_training = model.training
+    model.eval()
+    preds, labels = [], []
+    for x, y in batches:
+        logits = model(x)
+        preds.append(logits.topk(min(k, logits.shape[1]), dim=1).indices)
+        labels.append(y)
+    model.train(was_training)
+    return torch.cat(preds), torch.cat(labels)
+
+
+def prediction_metrics(pred: torch.Tensor, labels: torch.Tensor, reference: torch.Tensor | None = None) -> dict:
+    """top1, top5 (of the k predicted) and, given the full-precision model's predictions, the top-1 agreement."""
+    hits = pred.eq(labels.view(-1, 1))
+    out = {"top1": hits[:, 0].float().mean().item(), "top5": hits[:, :5].any(dim=1).float().mean().item(), "n": len(labels)}
+    if reference is not None:
+        out["agreement"] = pred[:, 0].eq(reference[:, 0]).float().mean().item()
+    return out
