@@ -15,6 +15,8 @@ def register(subparsers) -> None:
                    help="run the graph in ONNX Runtime on the first N real test images and compare with lisq")
     add_dataset_arg(p, "; default: the one recorded in the QDIR")
     p.add_argument("--val", default=None, metavar="DIR", help="--verify on these labelled images instead of the test split")
+    p.add_argument("--split", default=None, help="--verify on this split (default: the dataset's evaluation split; "
+                                                   "with --val, val-eval/val-calib picks that part of DIR)")
     p.set_defaults(func=run)
 
 
@@ -34,7 +36,7 @@ def run(args) -> int:
     if args.verify:
         ds = get_dataset(args.dataset or spec.dataset)
         ds.check_model(spec, f"quantized model {args.qdir!r}")
-        source = evaluation_source(ds, None, args.val)
+        source = evaluation_source(ds, args.split, args.val)
         n = min(args.verify, len(source))
         x, y = source.inputs(torch.arange(n), spec), source.labels[:n]
         with torch.no_grad():

@@ -66,6 +66,8 @@ def quantize_reference(ref: str, data: str, config: QuantConfig, out: str | Path
     seconds = time.time() - start
     data_desc = {"source": data if data in ("real", "gaussian") else str(Path(data).resolve()),
                  "num_samples": len(calib), "seed": config.seed, "dataset": ds.name}
+    if data == "real":
+        data_desc["split"] = ds.calibration_split
     extra = {"weights": str(Path(weights).resolve()) if weights else None, "calibration": data_desc,
              "seconds": round(seconds, 1), "device": str(dev)}
     save_quantized(out, qmodel, config, portable_ref(ref), spec, extra)
