@@ -285,6 +285,9 @@ def test_shipped_recipes_load_and_ablations_share_one_baseline():
 
     root = Path(__file__).resolve().parents[2] / "configs"
     assert len(plan(load_bench_config(root / "fmnist.yaml"))) == 264
+    lite = load_bench_config(root / "imagenet_lite.yaml")
+    assert lite.dataset == "imagenet" and len(plan(lite)) == 32 and lite.num_images >= 128
+    assert [s.name for s in lite.students if s.held_out] == ["effnet:lite2"]
     baselines = set()
     for path in sorted((root / "ablations").glob("*.yaml")):
         cfg = load_bench_config(path)
