@@ -20,7 +20,7 @@ from lisq.school.objective import TERMS
 FLAG_FIELDS = {
     "num_images": int, "batch_size": int, "iters": int, "lr": float, "seed": int, "jitter": int, "sampler": str,
     "k": int, "resample_every": int, "teacher": str, "mix_prob": float, "image_size": int, "num_classes": int,
-    "amp": str, "dataset": str,
+    "amp": str, "dataset": str, "stop_window": int, "stop_tol": float,
 }
 
 
@@ -48,6 +48,11 @@ def register(subparsers) -> None:
     p.add_argument("--teacher", default=None, help="the teacher of the single sampler (a name in the school)")
     p.add_argument("--mix-prob", type=float, default=None, help="CutMix probability per iteration (mixmix: 0.5)")
     p.add_argument("--image-size", type=int, default=None, help="output resolution (default: largest teacher input)")
+    p.add_argument("--stop-window", type=int, default=None,
+                   help="stop a batch early when its loss plateaus: compare the means of successive windows of this "
+                        "many iterations (default 0: run all --iters)")
+    p.add_argument("--stop-tol", type=float, default=None,
+                   help=f"relative loss drop per window below which a batch stops (default {SynthConfig.stop_tol})")
     p.add_argument("--num-classes", type=int, default=None)
     add_dataset_arg(p, "; picks the default school, the `real` images and the canvas of teacher-free generators")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")

@@ -101,6 +101,11 @@ class SynthConfig:
     channels_last: bool = False
     grad_per_teacher: bool = False
     term_weights: dict | None = None  # weights of objective terms registered without a field of their own
+    # Stop a batch early when its total loss has plateaued: every `stop_window` iterations, stop if the mean
+    # over the last window is less than `stop_tol` (relative) below the mean over the window before it.
+    # 0 = off. Depends only on that batch's own losses, so world size and resume still give the same bytes.
+    stop_window: int = 0
+    stop_tol: float = 0.005
 
     def __post_init__(self):
         object.__setattr__(self, "amp", check_amp(self.amp))
@@ -116,6 +121,8 @@ class SynthConfig:
             raise LisqError("--num-images and --batch-size must be positive")
         if self.iters < 0:
             raise LisqError("--iters must be >= 0")
+        if self.stop_window < 0 or self.stop_tol < 0:
+            raise LisqError("stop_window and stop_tol must be >= 0 (stop_window 0 turns early stopping off)")
         if self.lr_schedule not in ("cosine", "constant"):
             raise LisqError(f"lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
         if self.tv_norm not in ("l1", "l2"):

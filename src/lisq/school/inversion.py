@@ -39,6 +39,25 @@ class _Diverged(Exception):
     pass
 
 
+class Plateau:
+    """Early stop of one batch: every `window` iterations compare the mean total loss of the last window with
+    the window before; stop when it fell by less than `tol` of it. window 0 never stops. One host sync per window."""
+
+    def __init__(self, window: int, tol: float):
+        self.window, self.tol, self.history = window, tol, []
+
+    def stop(self, loss: torch.Tensor, it: int) -> bool:
+        if not self.window:
+            return False
+        self.history.append(loss.detach().float())
+        if (it + 1) % self.window or len(self.history) < 2 * self.window:
+            return False
+        recent = torch.stack(self.history[-2 * self.window:]).double()
+        before, last = float(recent[: self.window].mean()), float(recent[self.window:].mean())
+        del self.history[: -2 * self.window]
+        return before - last < self.tol * abs(before)
+
+
 class Synthesizer:
     """Runs the inversion for single batches; holds the school, the canvas and the loaded teachers."""
 
@@ -115,9 +134,9 @@ class Synthesizer:
         x = torch.maximum(torch.minimum(x, self.hi), self.lo)
         K = cfg.iters if preset.optimise else 0
         terms = {}
-        passes = 0
+        passes, used = 0, K
         if K > 0:
-            x, terms, passes = self._optimise(x, labels, gen, segments, batch)
+            x, terms, passes, used = self._optimise(x, labels, gen, segments, batch)
         x = x.detach()
         final_teachers = [self.teacher(i) for i in segments[-1][1]] if segments else []
         probs = None
@@ -136,10 +155,12 @@ class Synthesizer:
                 "teachers": names[0] if len(names) == 1 else names,
                 "loss": terms,
             }
+            if cfg.stop_window:
+                row["iters"] = used
             if cfg.mix_prob > 0 and probs is not None:
                 row["soft_label"] = [round(float(p), 5) for p in probs[j].tolist()]
             rows.append(row)
-        return BatchResult(self.norm.denormalize(x).clamp(0, 1).cpu(), label_list, rows, passes, n * K)
+        return BatchResult(self.norm.denormalize(x).clamp(0, 1).cpu(), label_list, rows, passes, n * used)
 
     def _optimise(self, x, labels, gen, segments, batch):
         cfg = self.cfg
@@ -154,6 +175,8 @@ class Synthesizer:
         seg = -1
         passes = 0
         per_teacher = cfg.grad_per_teacher
+        plateau = Plateau(cfg.stop_window, cfg.stop_tol)
+        used = K
         for it in range(K):
             if it == seg_starts[seg + 1]:
                 seg += 1
@@ -182,7 +205,7 @@ class Synthesizer:
             loss = objective.weighted_teacher_sum(means)
             image_values = objective.image_values(x)
             loss, prior = objective.add_image_terms(loss, image_values, w_mean)
-            last = it == K - 1
+            last = it == K - 1 or plateau.stop(loss, it)
             if last or (it + 1) % CHECK_EVERY == 0:
                 if not bool(torch.isfinite(loss)):
                     raise _Diverged(f"non-finite loss at iteration {it}")
@@ -206,9 +229,12 @@ class Synthesizer:
                 backward_step(loss, opt, scaler)
             with torch.no_grad():
                 torch.maximum(torch.minimum(x, self.hi, out=x), self.lo, out=x)
+            if last:
+                used = it + 1
+                break
         if not bool(torch.isfinite(x).all()):
             raise _Diverged("non-finite image values")
-        return x, terms, passes
+        return x, terms, passes, used
 
     # ------------------------------------------------------------ the `real` generator
     def _real_batch(self, batch: int) -> BatchResult:
