@@ -61,3 +61,34 @@ def test_onnxruntime_agrees_on_the_fashion_mnist_test_split(tmp_path):
     top1_ort = (ort.argmax(1) == labels).float().mean().item()
     assert agreement >= 0.99
     assert abs(top1_sim - top1_ort) <= 0.003
+
+
+class SamePadConv(torch.nn.Conv2d):
+    """A conv that pads in forward like TF "same" at stride 2 (more zeros right/bottom than left/top)."""
+
+    def forward(self, x):
+        return super().forward(torch.nn.functional.pad(x, (0, 1, 0, 1)))
+
+
+def test_zero_pads_fold_into_the_convs_and_the_graph_still_agrees(tmp_path):
+    from lisq.quant.modules import register_padded_conv
+
+    register_padded_conv(SamePadConv, lambda conv: (0, 1, 0, 1))
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(SamePadConv(1, 8, 3, stride=2), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+                                SamePadConv(8, 8, 3, stride=2, groups=8), torch.nn.ReLU(),
+                                torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 10)).eval()
+    calib = torch.randn(32, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    qmodel = quantize(model, calib, QuantConfig(method="minmax", w_bits=8, a_bits=8))
+    path = export_onnx(qmodel, tmp_path / "m.onnx", (1, 16, 16))
+    graph = onnx.load(str(path)).graph
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    assert not [n for n in graph.node if n.op_type == "Pad"] and len(convs) == 2
+    pads = [list(onnx.helper.get_attribute_value(a)) for c in convs for a in c.attribute if a.name == "pads"]
+    assert pads == [[0, 0, 1, 1], [0, 0, 1, 1]]  # (top, left, bottom, right) = the forward's F.pad
+    x = torch.randn(100, 1, 16, 16, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        sim = qmodel(x)
+    ort = onnx_logits(path, x)
+    assert (sim.argmax(1) == ort.argmax(1)).float().mean() >= 0.99
+    assert (sim - ort).abs().max() < 0.05 * sim.abs().max()

@@ -194,6 +194,9 @@ def test_brecq_w4a4_on_mbconv_blocks_and_onnx_agrees(lite0, tmp_path):
     quantized = quantize(lite0, x[:2], QuantConfig(method="brecq", w_bits=4, a_bits=4, iters=3, batch_size=2, bake_bias=True))
     assert quantized.lisq_info["blocks"] == blocks
     path = export_onnx(quantized, tmp_path / "lite0.onnx", (3, SIZE, SIZE))
+    import onnx
+
+    assert not [n for n in onnx.load(str(path)).graph.node if n.op_type == "Pad"]  # folded into the convs
     with torch.no_grad():
         sim = quantized(x)
     ort = onnx_logits(path, x)

@@ -57,11 +57,112 @@ def _export_bytes(qmodel: nn.Module, input_shape: tuple[int, ...], opset: int) -
     return buffer.getvalue()
 
 
+def fold_zero_pads(model) -> int:
+    """Fold every constant-zero spatial `Pad` that feeds only one `Conv` into that conv's own `pads`.
+
+    A padded conv (TF "same", e.g. EfficientNet-Lite) exports as DequantizeLinear -> Pad -> Conv, and the
+    Pad in between keeps ONNX Runtime from fusing the conv into an integer QLinearConv. Zero padding after
+    the dequantize is the conv's own zero padding (QLinearConv pads with the zero point, i.e. real 0), so
+    the graph computes the same. Returns how many Pads were folded.
+    """
+    from onnx import helper
+
+    graph = model.graph
+    producer = {out: node for node in graph.node for out in node.output}
+    users: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            users.setdefault(name, []).append(node)
+    graph_outputs = {o.name for o in graph.output}
+    folded = []
+    for pad in [n for n in graph.node if n.op_type == "Pad"]:
+        attrs = {a.name: helper.get_attribute_value(a) for a in pad.attribute}
+        if attrs.get("mode", b"constant") not in (b"constant", "constant") or len(pad.input) < 2:
+            continue
+        pads = _constant_value(graph, producer, pad.input[1], model.opset_import)
+        if pads is None:
+            continue
+        if len(pad.input) > 2 and pad.input[2]:
+            fill = _constant_value(graph, producer, pad.input[2], model.opset_import)
+            if fill is None or np.any(fill != 0):
+                continue
+        amounts = [int(v) for v in pads.reshape(-1)]
+        consumers = users.get(pad.output[0], [])
+        if len(amounts) != 8 or any(amounts[i] for i in (0, 1, 4, 5)) or min(amounts) < 0:
+            continue
+        if len(consumers) != 1 or consumers[0].op_type != "Conv" or pad.output[0] in graph_outputs:
+            continue
+        conv = consumers[0]
+        conv_attrs = {a.name: helper.get_attribute_value(a) for a in conv.attribute}
+        if conv_attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET") or conv.input[0] != pad.output[0]:
+            continue
+        own = list(conv_attrs.get("pads", [0, 0, 0, 0]))
+        new = [own[0] + amounts[2], own[1] + amounts[3], own[2] + amounts[6], own[3] + amounts[7]]
+        kept = [a for a in conv.attribute if a.name != "pads"]
+        del conv.attribute[:]
+        conv.attribute.extend(kept + [helper.make_attribute("pads", new)])
+        conv.input[0] = pad.input[0]
+        folded.append(pad)
+    for pad in folded:
+        graph.node.remove(pad)
+    if folded:
+        _drop_dead_nodes(graph)
+    return len(folded)
+
+
+def _constant_value(graph, producer: dict, name: str, opsets) -> np.ndarray | None:
+    """The value of tensor `name` when it depends on initializers and constants only (else None), computed
+    with ONNX's reference evaluator on the subgraph that makes it (the exporter leaves pads as a
+    Constant -> Reshape -> Slice -> ... -> Cast chain)."""
+    from onnx import helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    inits = {t.name: t for t in graph.initializer}
+    if name in inits:
+        return numpy_helper.to_array(inits[name])
+    needed, stack, used_inits = [], [name], set()
+    graph_inputs = {i.name for i in graph.input}
+    while stack:
+        tensor = stack.pop()
+        if tensor in inits:
+            used_inits.add(tensor)
+            continue
+        if tensor in graph_inputs or tensor not in producer:
+            return None
+        node = producer[tensor]
+        if node not in needed:
+            needed.append(node)
+            stack.extend(i for i in node.input if i)
+    order = [n for n in graph.node if n in needed]  # graph.node is topologically sorted
+    sub = helper.make_graph(order, "constant", [], [helper.make_tensor_value_info(name, 0, None)],
+                            [inits[i] for i in used_inits])
+    try:
+        return np.asarray(ReferenceEvaluator(helper.make_model(sub, opset_imports=list(opsets))).run(None, {})[0])
+    except Exception:  # noqa: BLE001  (anything the reference evaluator cannot run: leave the Pad alone)
+        return None
+
+
+def _drop_dead_nodes(graph) -> None:
+    """Remove nodes none of whose outputs is used (the pads computations left behind by fold_zero_pads)."""
+    outputs = {o.name for o in graph.output}
+    while True:
+        used = {i for n in graph.node for i in n.input} | outputs
+        dead = [n for n in graph.node if not any(o in used for o in n.output)]
+        if not dead:
+            return
+        for n in dead:
+            graph.node.remove(n)
+
+
 def export_onnx(qmodel: nn.Module, path: str | Path, input_shape: tuple[int, ...] = (1, 28, 28), opset: int = OPSET) -> Path:
-    """Write the ONNX graph of `qmodel` (atomically) and check it with onnx.checker; returns the path."""
+    """Write the ONNX graph of `qmodel` (atomically) and check it with onnx.checker; returns the path.
+    Constant zero pads in front of convs are folded into the convs (`fold_zero_pads`)."""
     import onnx
 
-    data = _export_bytes(qmodel, tuple(input_shape), opset)
+    model = onnx.load_from_string(_export_bytes(qmodel, tuple(input_shape), opset))
+    if fold_zero_pads(model):
+        onnx.checker.check_model(model)
+    data = model.SerializeToString()
     onnx.checker.check_model(onnx.load_from_string(data))
     path = Path(path)
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
