@@ -1,6 +1,7 @@
 """Synthesis benchmarks (not tests): loop overhead vs raw teacher passes, peak RSS, P=1 vs P=2 wall time.
 
     python benchmarks/synth_bench.py overhead [--teachers a,b | default school] [--batch-size 64 --iters 50 --batches 4]
+                                              [--amp bf16] [--channels-last]   (the ceiling stays fp32, contiguous)
     python benchmarks/synth_bench.py rss      [synth options...]
     python benchmarks/synth_bench.py world    [--num-images 256 ...]
 
@@ -30,7 +31,8 @@ from lisq.school.synth import Synthesizer, resolve_canvas, resolve_school
 
 def _setup(args):
     cfg = SynthConfig(generator=args.generator, batch_size=args.batch_size, iters=args.iters, num_images=args.batch_size * args.batches,
-                      k=args.k, sampler=args.sampler).resolved()
+                      k=args.k, sampler=args.sampler, amp=args.amp, channels_last=args.channels_last,
+                      dataset=args.dataset).resolved()
     school = resolve_school(cfg, args.teachers, args.school)
     cfg = resolve_canvas(cfg, school)
     return cfg, school
@@ -76,7 +78,8 @@ def cmd_overhead(args) -> dict:
     image_iters = cfg.iters * cfg.batch_size * len(batches)
     out = {
         "teachers": [school.teachers[i].name for i in needed], "batch_size": cfg.batch_size, "iters": cfg.iters,
-        "batches": len(batches), "threads": args.threads, "teacher_passes": passes,
+        "batches": len(batches), "threads": args.threads, "teacher_passes": passes, "amp": cfg.amp,
+        "channels_last": cfg.channels_last, "image_size": cfg.image_size,
         "loop_seconds": round(sum(loop_t), 3), "raw_seconds": round(sum(raw_t), 3),
         "loop_image_iters_per_s": round(image_iters / sum(loop_t), 1),
         "raw_image_iters_per_s": round(image_iters / sum(raw_t), 1),
@@ -145,6 +148,9 @@ def main() -> None:
     p.add_argument("--num-images", type=int, default=256, help="rss/world: images synthesised")
     p.add_argument("--k", type=int, default=2)
     p.add_argument("--sampler", default=None)
+    p.add_argument("--amp", default="off", choices=["off", "bf16"], help="overhead: the loop's teacher passes under autocast")
+    p.add_argument("--channels-last", action="store_true", help="overhead: the loop's teachers in NHWC")
+    p.add_argument("--dataset", default=None, help="label space of the school (default: the school's)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-warmup", dest="warmup", action="store_false")
     p.add_argument("--out", default="/tmp/lisq_bench")
