@@ -21,6 +21,7 @@ FLAG_FIELDS = {
     "num_images": int, "batch_size": int, "iters": int, "lr": float, "seed": int, "jitter": int, "sampler": str,
     "k": int, "resample_every": int, "teacher": str, "mix_prob": float, "image_size": int, "num_classes": int,
     "amp": str, "dataset": str, "stop_window": int, "stop_tol": float,
+    "lowres_iters": int, "lowres_scale": float,
 }
 
 
@@ -48,6 +49,10 @@ def register(subparsers) -> None:
     p.add_argument("--teacher", default=None, help="the teacher of the single sampler (a name in the school)")
     p.add_argument("--mix-prob", type=float, default=None, help="CutMix probability per iteration (mixmix: 0.5)")
     p.add_argument("--image-size", type=int, default=None, help="output resolution (default: largest teacher input)")
+    p.add_argument("--lowres-iters", type=int, default=None,
+                   help="multi-resolution: run the first N iterations at --lowres-scale of the size (default 0: off)")
+    p.add_argument("--lowres-scale", type=float, default=None,
+                   help=f"size of the low-resolution phase, relative (default {SynthConfig.lowres_scale})")
     p.add_argument("--stop-window", type=int, default=None,
                    help="stop a batch early when its loss plateaus: compare the means of successive windows of this "
                         "many iterations (default 0: run all --iters)")

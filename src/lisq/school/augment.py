@@ -28,11 +28,14 @@ class AugmentPlan:
             self.mixing = (use, lam, centre, perms)
             self.onehot = F.one_hot(labels, num_classes).float()
 
-    def apply(self, x: torch.Tensor, it: int, labels: torch.Tensor):
-        """(augmented images, CE targets: the labels, or soft labels on a mixed iteration)."""
+    def apply(self, x: torch.Tensor, it: int, labels: torch.Tensor, scale: float = 1.0):
+        """(augmented images, CE targets: the labels, or soft labels on a mixed iteration); `scale` < 1 shrinks
+        the shifts with the images (the low-resolution phase of multi-resolution synthesis)."""
         xa = x
         if self.shifts is not None:
             dy, dx = self.shifts[it]
+            if scale != 1.0:
+                dy, dx = round(dy * scale), round(dx * scale)
             if dy or dx:
                 xa = torch.roll(xa, shifts=(dy, dx), dims=(2, 3))
         if self.flips is not None and self.flips[it]:

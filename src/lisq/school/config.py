@@ -106,6 +106,11 @@ class SynthConfig:
     # 0 = off. Depends only on that batch's own losses, so world size and resume still give the same bytes.
     stop_window: int = 0
     stop_tol: float = 0.005
+    # Multi-resolution: the first `lowres_iters` iterations optimise the canvas at `lowres_scale` of its size,
+    # each teacher seeing its own input scaled alike; then the images are upsampled (bilinear) and the rest
+    # run at full size with a fresh Adam state. 0 = off.
+    lowres_iters: int = 0
+    lowres_scale: float = 0.5
 
     def __post_init__(self):
         object.__setattr__(self, "amp", check_amp(self.amp))
@@ -121,6 +126,10 @@ class SynthConfig:
             raise LisqError("--num-images and --batch-size must be positive")
         if self.iters < 0:
             raise LisqError("--iters must be >= 0")
+        if self.lowres_iters < 0 or not 0 < self.lowres_scale <= 1:
+            raise LisqError("lowres_iters must be >= 0 and lowres_scale in (0, 1]")
+        if self.lowres_iters and self.lowres_iters >= self.iters:
+            raise LisqError(f"lowres_iters ({self.lowres_iters}) must be below iters ({self.iters}): the last iterations run at full size")
         if self.stop_window < 0 or self.stop_tol < 0:
             raise LisqError("stop_window and stop_tol must be >= 0 (stop_window 0 turns early stopping off)")
         if self.lr_schedule not in ("cosine", "constant"):

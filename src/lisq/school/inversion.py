@@ -90,10 +90,11 @@ class Synthesizer:
             if t.channels_last:
                 to_contiguous(t.model)
 
-    def forward(self, t: Teacher, x: torch.Tensor) -> torch.Tensor:
-        """Float32 logits of teacher t on canvas images x (the model compute under autocast when amp is on)."""
+    def forward(self, t: Teacher, x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+        """Float32 logits of teacher t on canvas images x (the model compute under autocast when amp is on);
+        `scale` < 1 during the low-resolution phase of multi-resolution synthesis."""
         with autocast(self.cfg.amp, self.device):
-            logits = t.model(t.adapt(x))
+            logits = t.model(t.adapt(x, scale))
         return logits.float()
 
     def loaded(self) -> list[str]:
@@ -167,6 +168,11 @@ class Synthesizer:
         K, n = cfg.iters, x.shape[0]
         augment = AugmentPlan(K, n, cfg.jitter, cfg.flip, cfg.mix_prob, labels, cfg.num_classes, gen, self.device)
         objective = StepObjective(cfg)
+        low = cfg.lowres_iters
+        scale = cfg.lowres_scale if low else 1.0
+        full_size = x.shape[-1]
+        if low:
+            x = F.interpolate(x, size=max(1, round(full_size * scale)), mode="bilinear", align_corners=False)
         x = x.clone().requires_grad_(True)
         opt = torch.optim.Adam([x], lr=cfg.lr, betas=tuple(cfg.betas))
         scaler = grad_scaler(cfg.amp, self.device)  # fp16 on CUDA only; one per batch, batches stay independent
@@ -178,6 +184,14 @@ class Synthesizer:
         plateau = Plateau(cfg.stop_window, cfg.stop_tol)
         used = K
         for it in range(K):
+            if low and it == low:  # to full size: upsample, fresh Adam state (the moments were per low-res pixel)
+                with torch.no_grad():
+                    x = F.interpolate(x, size=full_size, mode="bilinear", align_corners=False)
+                    torch.maximum(torch.minimum(x, self.hi, out=x), self.lo, out=x)
+                x.requires_grad_(True)
+                opt = torch.optim.Adam([x], lr=cfg.lr, betas=tuple(cfg.betas))
+                group = opt.param_groups[0]
+                scale = 1.0
             if it == seg_starts[seg + 1]:
                 seg += 1
                 active = [self.teacher(i) for i in segments[seg][1]]
@@ -185,14 +199,14 @@ class Synthesizer:
                 w_mean = sum(weights) / len(active)
             if cfg.lr_schedule == "cosine":
                 group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * it / K))
-            xa, target = augment.apply(x, it, labels)
+            xa, target = augment.apply(x, it, labels, scale)
             # per_teacher: backward through each teacher now, into a detached copy of the input; the
             # gradient reaches x through the augmentation below (one teacher graph alive at a time)
             xt = xa.detach().requires_grad_(True) if per_teacher else xa
             sums = {term.name: 0.0 for term in objective.teacher}
             for t, w in zip(active, weights, strict=True):
                 with t.recorder:
-                    logits = self.forward(t, xt)
+                    logits = self.forward(t, xt, scale)
                 values = objective.teacher_values(logits, target, t.recorder, w)
                 if per_teacher:
                     part = objective.weighted_teacher_sum(values) / len(active)

@@ -174,16 +174,18 @@ class Teacher:
         if out.ndim != 2 or out.shape[1] != self.spec.num_classes:
             raise LisqError(f"teacher {self.spec.name!r} outputs {tuple(out.shape[1:])} logits but the school has {self.spec.num_classes} classes; fix num_classes or the model")
 
-    def adapt(self, x: torch.Tensor) -> torch.Tensor:
-        """Map a batch from the canvas to this teacher's input: channels, resolution, normalisation."""
+    def adapt(self, x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+        """Map a batch from the canvas to this teacher's input: channels, resolution, normalisation.
+        `scale` < 1 (multi-resolution synthesis): the teacher's input size times scale."""
         if not self.same_channels:
             pixels = self.canvas_norm.denormalize(x)
             pixels = pixels.mean(1, keepdim=True) if self.spec.channels == 1 else pixels.mean(1, keepdim=True).expand(-1, self.spec.channels, -1, -1)
             x = self.spec.norm.normalize(pixels)
         elif not self.same_norm:
             x = x * self.scale + self.shift
-        if not self.same_size:
-            x = F.interpolate(x, size=(self.spec.input_size, self.spec.input_size), mode="bilinear", align_corners=False)
+        size = self.spec.input_size if scale == 1.0 else max(1, round(self.spec.input_size * scale))
+        if x.shape[-1] != size or x.shape[-2] != size:
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
         if self.channels_last:
             x = channels_last_input(x)
         return x
