@@ -1,0 +1,82 @@
+"""Synthesis speed settings side by side (issue 14, item 4): the current loop, each change alone, all together.
+
+Each variant synthesizes the same images (same school, seed, size, iterations) into its own directory and
+reports wall seconds and image-iterations/s; the ceiling (plain forward + backward of the same teachers)
+comes from `synth_bench.py overhead`. The downstream check (BRECQ on a held-out student with each set)
+reads the directories this writes: they are kept under --out.
+
+    python benchmarks/synth_speed.py --school configs/school_imagenet_lite.yaml --num-images 32 --batch-size 32 \
+        --iters 100 --threads 2 --out runs/speed/imagenet --json results/imagenet-lite/speed/synth_speed.json
+    python benchmarks/synth_speed.py --dataset fmnist --num-images 256 --batch-size 128 --iters 150 --out runs/speed/fmnist
+
+Variants (comma list, --variants): default, channels_last, lowres (the first half of the iterations at
+half size), early_stop (window 20, tol 0.005), all. Run on otherwise idle cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+VARIANTS = {
+    "default": {},
+    "channels_last": {"channels_last": True},
+    "lowres": {"lowres_iters": "half", "lowres_scale": 0.5},
+    "early_stop": {"stop_window": 20, "stop_tol": 0.005},
+    "all": {"channels_last": True, "lowres_iters": "half", "lowres_scale": 0.5, "stop_window": 20, "stop_tol": 0.005},
+}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--school", default=None, help="school YAML (default: the dataset's shipped school)")
+    ap.add_argument("--dataset", default=None)
+    ap.add_argument("--generator", default="lis")
+    ap.add_argument("--num-images", type=int, default=32)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--iters", type=int, default=100)
+    ap.add_argument("--k", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+
+    import torch
+
+    from lisq.school import SynthConfig, synthesize
+
+    torch.set_num_threads(args.threads)
+    # warm-up: load every teacher and allocate once, so the first variant does not pay for it
+    synthesize(args.out / ".warmup", SynthConfig(generator=args.generator, num_images=args.batch_size,
+               batch_size=args.batch_size, iters=2, k=args.k, seed=args.seed, dataset=args.dataset),
+               school=args.school, overwrite=True, quiet=True)
+    rows = []
+    for name in args.variants.split(","):
+        if name not in VARIANTS:
+            raise SystemExit(f"unknown variant {name!r}; choose from {', '.join(VARIANTS)}")
+        fields = {k: (args.iters // 2 if v == "half" else v) for k, v in VARIANTS[name].items()}
+        cfg = SynthConfig(generator=args.generator, num_images=args.num_images, batch_size=args.batch_size,
+                          iters=args.iters, k=args.k, seed=args.seed, dataset=args.dataset, **fields)
+        out = args.out / name
+        start = time.perf_counter()
+        summary = synthesize(out, cfg, school=args.school, resume=out.exists(), quiet=True)
+        seconds = time.perf_counter() - start
+        manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+        iters = [r.get("iters", args.iters) for r in manifest]
+        row = {"variant": name, "settings": fields, "seconds": round(seconds, 1),
+               "image_iters": summary["image_iters"], "image_iters_per_s": round(summary["image_iters"] / seconds, 2),
+               "mean_iters_per_image": round(sum(iters) / len(iters), 1), "dir": str(out)}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
