@@ -63,8 +63,22 @@ def test_cli_caps_torch_threads_at_the_usable_cpus(monkeypatch):
 def test_cli_prints_one_note_on_a_busy_machine(monkeypatch, capsys):
     monkeypatch.setattr(runtime, "usable_cpus", lambda: 2)
     monkeypatch.setattr(runtime, "other_runnable_tasks", lambda: 2)
+    monkeypatch.setattr(cli, "NOTE_DELAY_S", 0.0)
     cli.configure_threads(argparse.Namespace(command="synth", threads=2))
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "lisq: note:" in err
     cli.configure_threads(argparse.Namespace(command="zoo", threads=2))
     assert capsys.readouterr().err == ""
+
+
+def test_the_note_waits_so_bad_input_keeps_its_one_line_error(monkeypatch, capsys, tmp_path):
+    """On a busy machine a command that fails at once prints only its error; a long one gets the note later."""
+    monkeypatch.setattr(runtime, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(runtime, "other_runnable_tasks", lambda: 2)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    code = cli.main(["eval", "--model", "nope_net"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith("lisq: error:")
+    timer = cli.configure_threads(argparse.Namespace(command="synth", threads=None))
+    assert timer is not None and timer.interval == cli.NOTE_DELAY_S
+    timer.cancel()

@@ -13,6 +13,8 @@ from lisq.errors import LisqError
 COMMAND_MODULES = ["zoo", "eval", "demo", "bench", "quantize", "export", "synth", "inspect"]
 # Verbs that keep the CPU busy long enough for sharing it to matter.
 COMPUTE_VERBS = {"eval", "demo", "bench", "quantize", "export", "synth", "inspect"}
+# The busy-machine note waits this long: a command that fails on bad input keeps its one-line error.
+NOTE_DELAY_S = 10.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,9 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def configure_threads(args: argparse.Namespace) -> None:
-    """Cap torch's threads at the CPUs this process may use; say so when other jobs already fill them."""
+def configure_threads(args: argparse.Namespace):
+    """Cap torch's threads at the CPUs this process may use. When other jobs already fill the cores (sampled
+    now), the note is printed NOTE_DELAY_S later if the command still runs; returns that timer (or None)."""
     import os
+    import threading
 
     import torch
 
@@ -38,7 +42,14 @@ def configure_threads(args: argparse.Namespace) -> None:
     if args.command in COMPUTE_VERBS and getattr(args, "jobs", 1) == 1:
         note = runtime.busy_note(threads or torch.get_num_threads())
         if note:
-            print(note, file=sys.stderr)
+            if NOTE_DELAY_S <= 0:
+                print(note, file=sys.stderr)
+                return None
+            timer = threading.Timer(NOTE_DELAY_S, print, args=(note,), kwargs={"file": sys.stderr, "flush": True})
+            timer.daemon = True
+            timer.start()
+            return timer
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,15 +59,20 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    configure_threads(args)
+    timer = configure_threads(args)
     try:
         return int(args.func(args) or 0)
     except LisqError as exc:
+        if timer is not None:
+            timer.cancel()
         print(f"lisq: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("lisq: interrupted; rerun with --resume where the command supports it", file=sys.stderr)
         return 130
+    finally:
+        if timer is not None:
+            timer.cancel()
 
 
 if __name__ == "__main__":
