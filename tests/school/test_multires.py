@@ -45,3 +45,15 @@ def test_same_seed_same_bytes_and_off_by_default(tmp_path):
 def test_bad_schedules_are_refused(bad):
     with pytest.raises(LisqError, match="lowres"):
         SynthConfig(iters=8, **bad)
+
+
+def test_a_batch_that_stops_inside_the_low_res_phase_still_comes_out_at_full_size(tmp_path):
+    from PIL import Image
+
+    cfg = SynthConfig(generator="lis", num_images=2, batch_size=2, iters=40, k=2, lowres_iters=30,
+                      stop_window=5, stop_tol=0.9)  # tol 0.9: stops at the first check, iteration 10
+    synthesize(tmp_path / "s", cfg, teachers=[tiny_a(), tiny_b()], quiet=True)
+    rows = [json.loads(line) for line in (tmp_path / "s" / "manifest.jsonl").read_text().splitlines()]
+    assert rows[0]["iters"] == 10
+    with Image.open(tmp_path / "s" / rows[0]["file"]) as im:
+        assert im.size == (28, 28)

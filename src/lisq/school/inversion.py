@@ -246,6 +246,10 @@ class Synthesizer:
             if last:
                 used = it + 1
                 break
+        if x.shape[-1] != full_size:  # stopped early inside the low-resolution phase
+            with torch.no_grad():
+                x = F.interpolate(x.detach(), size=full_size, mode="bilinear", align_corners=False)
+                torch.maximum(torch.minimum(x, self.hi, out=x), self.lo, out=x)
         if not bool(torch.isfinite(x).all()):
             raise _Diverged("non-finite image values")
         return x, terms, passes, used
