@@ -18,6 +18,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "quant"))
 from quant_fixtures import make_tiny_net  # noqa: E402
 
 
+def assert_graph_agrees(qmodel, path, x):
+    """ONNX Runtime and lisq's simulation: >= 99 % identical predictions, logits within 5 % of their range."""
+    with torch.no_grad():
+        sim = qmodel(x)
+    ort = onnx_logits(path, x)
+    assert (sim.argmax(1) == ort.argmax(1)).float().mean() >= 0.99
+    assert (sim - ort).abs().max() < 0.05 * sim.abs().max()
+
+
 @pytest.mark.parametrize("w_bits, a_bits, w_symmetric", [(2, 4, True), (4, 4, False), (8, 8, True)])
 def test_graph_has_qdq_and_matches_simulation(tmp_path, w_bits, a_bits, w_symmetric):
     torch.set_num_threads(1)
@@ -29,12 +38,7 @@ def test_graph_has_qdq_and_matches_simulation(tmp_path, w_bits, a_bits, w_symmet
     ops = [n.op_type for n in graph.node]
     assert ops.count("DequantizeLinear") >= len(quant_layers(qmodel)) + 1  # every weight + inputs (dedup allowed)
     assert "BatchNormalization" not in ops  # folded
-    x = torch.randn(200, 1, 16, 16, generator=torch.Generator().manual_seed(5))
-    with torch.no_grad():
-        sim = qmodel(x)
-    ort = onnx_logits(path, x)
-    assert (sim.argmax(1) == ort.argmax(1)).float().mean() >= 0.99
-    assert (sim - ort).abs().max() < 0.05 * sim.abs().max()
+    assert_graph_agrees(qmodel, path, torch.randn(200, 1, 16, 16, generator=torch.Generator().manual_seed(5)))
 
 
 def _shipped_student():
@@ -86,9 +90,4 @@ def test_zero_pads_fold_into_the_convs_and_the_graph_still_agrees(tmp_path):
     assert not [n for n in graph.node if n.op_type == "Pad"] and len(convs) == 2
     pads = [list(onnx.helper.get_attribute_value(a)) for c in convs for a in c.attribute if a.name == "pads"]
     assert pads == [[0, 0, 1, 1], [0, 0, 1, 1]]  # (top, left, bottom, right) = the forward's F.pad
-    x = torch.randn(100, 1, 16, 16, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        sim = qmodel(x)
-    ort = onnx_logits(path, x)
-    assert (sim.argmax(1) == ort.argmax(1)).float().mean() >= 0.99
-    assert (sim - ort).abs().max() < 0.05 * sim.abs().max()
+    assert_graph_agrees(qmodel, path, torch.randn(100, 1, 16, 16, generator=torch.Generator().manual_seed(1)))
