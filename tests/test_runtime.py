@@ -2,7 +2,9 @@ import argparse
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 import torch
 
 from lisq import cli, runtime
@@ -79,6 +81,76 @@ def test_the_note_waits_so_bad_input_keeps_its_one_line_error(monkeypatch, capsy
     code = cli.main(["eval", "--model", "nope_net"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and err.startswith("lisq: error:")
-    timer = cli.configure_threads(argparse.Namespace(command="synth", threads=None))
+    timer = cli.configure_threads(argparse.Namespace(command="quantize", threads=None))
     assert timer is not None and timer.interval == cli.NOTE_DELAY_S
     timer.cancel()
+    # synth needs no note: its threads follow the free cores
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert cli.configure_threads(argparse.Namespace(command="synth", threads=None)) is None
+
+
+class FakeClock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_governor_follows_the_free_cores_with_a_median_and_a_rate_limit():
+    others = iter([0, 2, 2, 2, 1, 1, 0, 0, 0])
+    applied, clock = [], FakeClock()
+    g = runtime.ThreadGovernor(2, cpus=2, every=0.25, window=3, sample=lambda: next(others), clock=clock, apply=applied.append)
+    got = []
+    for _ in range(9):
+        got.append(g())
+        assert g() == got[-1]  # a second call within `every` samples nothing
+        clock.t += 0.3
+    # medians (median_low) of the last 3 samples: 0 0 2 2 2 1 1 0 0 -> free cores 2 2 1 1 1 1 1 2 2 (at least 1)
+    assert got == [2, 2, 1, 1, 1, 1, 1, 2, 2]
+    assert applied == [1, 2] and g.changes == 2
+
+
+def test_governor_never_exceeds_the_threads_it_started_with():
+    g = runtime.ThreadGovernor(1, cpus=4, every=0, window=1, sample=lambda: 0, apply=lambda n: None)
+    assert g() == 1
+
+
+def test_counting_other_jobs_excludes_this_process_threads():
+    total, own = runtime.running_tasks()
+    assert own >= 1 and total >= 1
+    assert runtime.other_jobs_running() >= 0
+
+
+def test_governor_is_off_when_the_user_sets_threads_or_turns_the_policy_off():
+    assert runtime.governor_allowed({})
+    assert not runtime.governor_allowed({"OMP_NUM_THREADS": "2"})
+    assert not runtime.governor_allowed({"LISQ_THREADS_POLICY": "off"})
+
+
+@pytest.mark.parametrize("dataset,teacher", [("fmnist", "resnet20"), ("cifar10", "resnet20.cifar10")])
+def test_synthesis_bytes_do_not_depend_on_the_thread_count_as_it_changes(tmp_path, monkeypatch, dataset, teacher):
+    """The governor changes threads between iterations; the images must be the same bytes as at a fixed count."""
+    from lisq.school.synth import synthesize
+
+    def run(out, flapping):
+        if flapping:  # every iteration a different count: 2, 1, 2, 1, ...
+            counts = iter([1, 0] * 100)
+            real = runtime.ThreadGovernor
+            monkeypatch.setattr(runtime, "ThreadGovernor", lambda most: real(
+                2, cpus=2, every=0, window=1, sample=lambda: next(counts)))
+            monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+            monkeypatch.delenv("LISQ_THREADS_POLICY", raising=False)
+        summary = synthesize(out, teachers=[teacher], dataset=dataset, num_images=8, batch_size=8, iters=12,
+                             generator="deepinversion", quiet=True, threads="auto" if flapping else 2)
+        return summary
+
+    fixed = run(tmp_path / "fixed", False)
+    torch.set_num_threads(1)
+    flap = run(tmp_path / "flap", True)
+    assert "thread_changes" not in fixed and flap["thread_changes"] >= 10
+    files = sorted(p.relative_to(tmp_path / "fixed") for p in (tmp_path / "fixed").rglob("*.png"))
+    assert len(files) == 8
+    for f in files + [Path("manifest.jsonl")]:
+        assert (tmp_path / "fixed" / f).read_bytes() == (tmp_path / "flap" / f).read_bytes(), f
+    assert torch.get_num_threads() == 1  # restored to what the caller had

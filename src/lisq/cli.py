@@ -39,6 +39,8 @@ def configure_threads(args: argparse.Namespace):
         cpus = runtime.usable_cpus()
         if torch.get_num_threads() > cpus:
             torch.set_num_threads(cpus)
+    if args.command == "synth" and threads is None and runtime.governor_allowed():
+        return None  # synth follows the free cores itself (runtime.ThreadGovernor)
     if args.command in COMPUTE_VERBS and getattr(args, "jobs", 1) == 1:
         note = runtime.busy_note(threads or torch.get_num_threads())
         if note:

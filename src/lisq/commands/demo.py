@@ -104,7 +104,7 @@ def run(args) -> int:
         say(f"synthesizing {cfg['num_images']} LIS images from the shipped {dataset.name} school (hierarchical courses)")
         synth = SynthConfig(generator="lis", num_images=cfg["num_images"], iters=cfg["synth_iters"],
                             batch_size=cfg["batch_size"], k=cfg["k"], seed=cfg["seed"], dataset=dataset.name)
-        synthesize(lis_dir, synth, resume=lis_dir.exists(), quiet=args.quiet)
+        synthesize(lis_dir, synth, resume=lis_dir.exists(), quiet=args.quiet, threads="auto")
         (lis_dir / ".demo_done").write_text("ok\n")
     student = cfg["student"]
     ensure_student(student, dataset.name, say)

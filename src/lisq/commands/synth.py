@@ -63,7 +63,7 @@ def register(subparsers) -> None:
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--overwrite", action="store_true", help="replace an existing lisq dataset in --out")
     p.add_argument("--device", default="auto", help="auto (cuda:LOCAL_RANK if available), cpu, cuda:0 ...")
-    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads per worker")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads per worker (default: the cores other jobs leave free, re-checked as it runs)")
     p.add_argument("--amp", default=None, choices=AMP_MODES,
                    help="teacher passes under autocast: off (default), bf16 (CPU or GPU), fp16 (CUDA only)")
     p.add_argument("--channels-last", dest="channels_last", action="store_true", default=None,
@@ -154,7 +154,7 @@ def run(args) -> int:
         raise LisqError("--out DIR is required (except with --dry-run)")
     summary = synthesize(
         args.out, cfg, teachers=args.teachers, school=school if school is not None else args.school, resume=args.resume, overwrite=args.overwrite,
-        quiet=args.quiet, device=args.device, threads=args.threads,
+        quiet=args.quiet, device=args.device, threads=args.threads if args.threads is not None else "auto",
     )
     if args.json:
         print(json.dumps(summary))

@@ -73,6 +73,7 @@ class Synthesizer:
         self.lo, self.hi = ((0 - mean) / std).to(device), ((1 - mean) / std).to(device)
         self._real = None
         self.postfix = None
+        self.pace = None  # called between iterations (lisq.runtime.ThreadGovernor); never inside an op
 
     # ------------------------------------------------------------ teachers
     def teacher(self, index: int) -> Teacher:
@@ -184,6 +185,8 @@ class Synthesizer:
         plateau = Plateau(cfg.stop_window, cfg.stop_tol)
         used = K
         for it in range(K):
+            if self.pace is not None:
+                self.pace()
             if low and it == low:  # to full size: upsample, fresh Adam state (the moments were per low-res pixel)
                 with torch.no_grad():
                     x = F.interpolate(x, size=full_size, mode="bilinear", align_corners=False)

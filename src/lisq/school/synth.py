@@ -20,6 +20,7 @@ import yaml
 from tqdm import tqdm
 
 import lisq
+from lisq import runtime
 from lisq.precision import require_amp_device
 from lisq.school.config import SCHEMA_VERSION, SynthConfig
 from lisq.school.courses import School
@@ -52,27 +53,34 @@ def synthesize(
     overwrite: bool = False,
     quiet: bool = False,
     device: str = "auto",
-    threads: int | None = None,
+    threads: int | str | None = None,
     **overrides,
 ) -> dict:
     """Synthesize a dataset into `out_dir` (ImageFolder PNGs + manifest.jsonl + config.yaml).
 
     `teachers`: nn.Modules, TeacherSpecs or model names; `school`: a School or a YAML path;
     neither: the dataset's default school (lis/mixmix) or its best teacher (zeroq/deepinversion).
-    Under torchrun every rank takes the batches b with b % world_size == rank.
+    Under torchrun every rank takes the batches b with b % world_size == rank. `threads`: torch threads
+    for this call; "auto" lets them follow the cores other jobs leave free (CPU only; same bytes).
     Returns a summary (seconds, image-iterations, teacher passes, teachers loaded here).
     """
     cfg, school_obj = plan_synthesis(config, teachers=teachers, school=school, **overrides)
-    if threads:
+    if threads not in (None, "auto"):
         torch.set_num_threads(threads)
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     dev = pick_device(device, local_rank)
     require_amp_device(cfg.amp, dev)
+    initial = torch.get_num_threads()
+    governor = None
+    if threads == "auto" and dev.type == "cpu" and runtime.governor_allowed():
+        governor = runtime.ThreadGovernor(initial)
     rank, world, owns_group = dist_setup(dev)
     try:
-        return _run(out_dir, cfg, school_obj, dev, rank, world, resume, overwrite, quiet)
+        return _run(out_dir, cfg, school_obj, dev, rank, world, resume, overwrite, quiet, governor)
     finally:
         teardown(owns_group)
+        if governor is not None:
+            torch.set_num_threads(initial)
 
 
 def resolved_config(cfg: SynthConfig, school: School | None, world: int = 1, device: torch.device | str = "cpu") -> dict:
@@ -87,7 +95,7 @@ def resolved_config(cfg: SynthConfig, school: School | None, world: int = 1, dev
     return yaml.safe_load(yaml.safe_dump(data, sort_keys=False))
 
 
-def _run(out_dir, cfg: SynthConfig, school, dev, rank, world, resume, overwrite, quiet) -> dict:
+def _run(out_dir, cfg: SynthConfig, school, dev, rank, world, resume, overwrite, quiet, governor=None) -> dict:
     writer = DatasetWriter(out_dir, cfg.num_images, cfg.num_batches, cfg.num_classes)
     config = resolved_config(cfg, school, world, dev)
     mode = writer.check(config, resume, overwrite)
@@ -96,6 +104,7 @@ def _run(out_dir, cfg: SynthConfig, school, dev, rank, world, resume, overwrite,
         writer.prepare(config, mode)
     barrier(world)
     synth = Synthesizer(cfg, school, dev)
+    synth.pace = governor
     mine = [b for b in range(rank, cfg.num_batches, world) if not writer.batch_done(b)]
     show = not quiet and rank == 0
     bar = tqdm(total=len(mine), desc=f"synth {cfg.generator}", unit="batch", disable=not show, file=sys.stderr,
@@ -124,4 +133,6 @@ def _run(out_dir, cfg: SynthConfig, school, dev, rank, world, resume, overwrite,
         "seconds": round(seconds, 3), "image_iters": image_iters, "teacher_passes": passes,
         "teachers_loaded": synth.loaded() if school is not None else [], "complete": complete,
     }
+    if governor is not None:
+        summary["thread_changes"] = governor.changes
     return summary
