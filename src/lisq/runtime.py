@@ -99,61 +99,88 @@ def busy_note(threads: int, cpus: int | None = None, others: int | None = None) 
             f"jobs will slow each other down (pass --threads {free} or set OMP_NUM_THREADS={free} to share)")
 
 
-def running_tasks() -> tuple[int, int]:
-    """(runnable tasks on the machine, runnable threads of this process), both counting the caller."""
-    total = own = 0
+def busy_cpu_seconds(cpus: set[int] | None = None) -> float | None:
+    """CPU seconds spent busy (user, nice, system, irq, softirq) on `cpus` since boot, from /proc/stat; None if unreadable."""
+    cpus = os.sched_getaffinity(0) if cpus is None else cpus
+    tick = os.sysconf("SC_CLK_TCK")
+    busy = 0
     try:
         for line in Path("/proc/stat").read_text().splitlines():
-            if line.startswith("procs_running "):
-                total = int(line.split()[1])
-                break
-        for task in Path("/proc/self/task").iterdir():
-            try:
-                stat = (task / "stat").read_text()
-            except OSError:  # the thread ended
-                continue
-            own += stat[stat.rindex(")") + 2] == "R"
-    except (OSError, ValueError):
-        return 0, 0
-    return total, max(1, own)
+            name = line.split(maxsplit=1)[0]
+            if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
+                f = [int(v) for v in line.split()[1:8]]
+                busy += f[0] + f[1] + f[2] + f[5] + f[6]
+    except (OSError, ValueError, IndexError):
+        return None
+    return busy / tick
 
 
-def other_jobs_running() -> int:
-    """Runnable threads of other processes right now (ours, spinning OpenMP workers included, excluded)."""
-    total, own = running_tasks()
-    return max(0, total - own)
+class OtherLoad:
+    """Cores that other processes kept busy since the last call: the busy time of this process's CPUs minus its
+    own CPU time (spinning OpenMP workers included on both sides), over the wall time between calls.
+
+    An integral over the interval, so it does not depend on catching a thread at the right instant."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self.clock = clock
+        self.prev = self._read()
+
+    def _read(self):
+        busy = busy_cpu_seconds()
+        return None if busy is None else (self.clock(), busy, time.process_time())
+
+    def __call__(self) -> float:
+        now = self._read()
+        if now is None or self.prev is None:
+            return 0.0
+        (t0, b0, o0), (t1, b1, o1) = self.prev, now
+        self.prev = now
+        if t1 - t0 <= 0:
+            return 0.0
+        return max(0.0, ((b1 - b0) - (o1 - o0)) / (t1 - t0))
+
+
+def measurable_cpus() -> bool:
+    """Whether /proc/stat shows the CPUs this process gets: not when a cgroup quota grants fewer than the mask."""
+    try:
+        mask = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return False
+    quota = _cgroup_quota()
+    return busy_cpu_seconds() is not None and (quota is None or quota >= mask)
 
 
 class ThreadGovernor:
     """Keeps torch's intra-op threads at the cores other jobs leave free, between steps of a loop.
 
     Call it at points where no torch op runs (between synthesis iterations): at most every `every` seconds
-    it samples the other runnable tasks, and sets the threads to the free cores (at least 1, at most
-    `most`) from the median of the last `window` samples. Torch applies the count on the calling thread,
-    so it must be the one running the ops. Two jobs started together both drop to one thread each within
-    about a second and rise again when the other ends.
+    it measures the cores other processes kept busy since the last sample (OtherLoad) and sets the threads
+    to the free cores, rounded (at least 1, at most `most`), from the median of the last `window` samples.
+    Torch applies the count on the calling thread, so it must be the one running the ops. Two jobs started
+    together both drop to one thread each within about a second and rise again when the other ends.
     """
 
-    def __init__(self, most: int, cpus: int | None = None, every: float = 0.25, window: int = 4,
-                 sample: Callable[[], int] = other_jobs_running, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, most: int, cpus: int | None = None, every: float = 0.5, window: int = 3,
+                 sample: Callable[[], float] | None = None, clock: Callable[[], float] = time.monotonic,
                  apply: Callable[[int], None] | None = None):
         if apply is None:
             import torch
 
             apply = torch.set_num_threads
         self.most, self.cpus = max(1, most), usable_cpus() if cpus is None else cpus
-        self.every, self.samples = every, []
-        self.window, self.sample, self.clock, self.apply = window, sample, clock, apply
-        self.threads, self.changes, self.last = self.most, 0, None
+        self.every, self.samples, self.window = every, [], window
+        self.sample = OtherLoad(clock) if sample is None else sample
+        self.clock, self.apply = clock, apply
+        self.threads, self.changes, self.last = self.most, 0, clock()
 
     def __call__(self) -> int:
         now = self.clock()
-        if self.last is not None and now - self.last < self.every:
+        if now - self.last < self.every:
             return self.threads
         self.last = now
         self.samples = (self.samples + [self.sample()])[-self.window:]
-        others = statistics.median_low(self.samples)
-        want = max(1, min(self.most, self.cpus - others))
+        free = self.cpus - statistics.median(self.samples)
+        want = max(1, min(self.most, math.floor(free + 0.5)))
         if want != self.threads:
             self.apply(want)
             self.threads, self.changes = want, self.changes + 1
@@ -165,4 +192,6 @@ def governor_allowed(environ: MutableMapping[str, str] | None = None) -> bool:
     environ = os.environ if environ is None else environ
     if environ.get(OFF_SWITCH, "").lower() in ("off", "0", "no", "false"):
         return False
-    return not any(key in environ for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"))
+    if any(key in environ for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")):
+        return False
+    return measurable_cpus()
