@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 from lisq.data import get_dataset
-from lisq.data.registry import (
-    DatasetSpec,
-    evaluation_source,  # noqa: F401  (re-exported for the verbs)
-    folder_part,
-)
+from lisq.data.registry import DatasetSpec, evaluation_source
 from lisq.data.spec import InputSpec, input_overrides
 from lisq.errors import LisqError
 
@@ -32,11 +28,10 @@ def model_and_dataset(ref: str, weights: str | None, dataset: str | None, args) 
 def real_batches(ds: DatasetSpec, spec: InputSpec, split: str | None, val: str | None, batch_size: int,
                  limit: int | None = None, class_index: str | None = None, workers: int = 0):
     """(batches of normalised inputs and labels, a description) of --val DIR or a split of the dataset."""
+    source = evaluation_source(ds, split, val, class_index)
     if val:
-        source = folder_part(ds.folder_split(val, class_index), split)
         desc = val if source.split == str(val) else f"{val} ({source.split.rpartition('-')[2]} part)"
     else:
-        source = ds.split(split or ds.evaluation_split)
         desc = source.split
     if hasattr(source, "check"):
         try:

@@ -127,11 +127,13 @@ def folder_part(source, split: str | None):
     return source.part(part) if part else source
 
 
-def evaluation_source(ds: DatasetSpec, split: str | None = None, val: str | Path | None = None) -> RealSplit:
+def evaluation_source(ds: DatasetSpec, split: str | None = None, val: str | Path | None = None,
+                      class_index: str | None = None) -> RealSplit:
     """The real split that evaluation, `export --verify` and Frechet references read: `val` (labelled
-    images), else `split`, else the dataset's evaluation split; one line when there is none here."""
+    images; `class_index` maps their folders to classes), else `split`, else the dataset's evaluation
+    split; one line when there is none here."""
     if val:
-        return folder_part(ds.folder_split(val), split)
+        return folder_part(ds.folder_split(val, class_index), split)
     name = split or ds.evaluation_split
     if name not in ds.splits:
         raise LisqError(f"dataset {ds.name!r} has no {name!r} split here; pass --val DIR with labelled images")
