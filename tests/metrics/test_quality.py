@@ -72,3 +72,14 @@ def test_inspect_cli_writes_quality_and_grid(tmp_path, tiny_ref):
 
     with Image.open(out / "grid.png") as im:
         assert im.size[0] > 28 and im.size[1] >= 10 * 28
+
+
+def test_diversity_of_single_image_classes_is_null_not_nan():
+    """One image per class (ImageNet sets of 128 images): valid JSON, no NaN."""
+    import json
+
+    feats = torch.randn(3, 4, generator=torch.Generator().manual_seed(0))
+    d = diversity(feats, torch.tensor([0, 1, 2]))
+    assert d["per_class"] == {0: None, 1: None, 2: None} and d["mean_per_class"] is None
+    assert d["overall"] is not None and 0 < d["overall"] < 2
+    json.loads(json.dumps(d, allow_nan=False))

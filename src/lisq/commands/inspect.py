@@ -39,9 +39,12 @@ def run(args) -> int:
     print(f"{report['dir']}: {report['n']} images ({report['generator']})")
     print(f"{'judge':18s} {'school':6s} {'fidelity':>8s} {'divers.':>8s} {'BN dist':>8s} {'Frechet':>9s}")
     for name, r in report["judges"].items():
-        fd = r.get("frechet")
-        bn = r["bn_distance"]
-        print(f"{name:18s} {'in' if r['in_school'] else 'out':6s} {r['fidelity']:8.3f} {r['diversity']['overall']:8.3f} "
-              f"{bn if bn is not None else float('nan'):8.3f} {fd if fd is not None else float('nan'):9.2f}")
+        fd, bn, dv = r.get("frechet"), r["bn_distance"], r["diversity"]["overall"]
+
+        def num(v, width, digits):
+            return f"{v:{width}.{digits}f}" if v is not None else f"{'-':>{width}s}"
+
+        print(f"{name:18s} {'in' if r['in_school'] else 'out':6s} {r['fidelity']:8.3f} {num(dv, 8, 3)} "
+              f"{num(bn, 8, 3)} {num(fd, 9, 2)}")
     print(f"wrote {Path(args.dir) / 'quality.json'} and {Path(args.dir) / 'grid.png'}")
     return 0

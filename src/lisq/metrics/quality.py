@@ -100,11 +100,15 @@ def mean_pairwise_cosine_distance(features: torch.Tensor) -> float:
 
 
 def diversity(features: torch.Tensor, labels: torch.Tensor) -> dict:
-    per_class = {int(c): mean_pairwise_cosine_distance(features[labels == c]) for c in labels.unique().tolist()}
-    finite = [v for v in per_class.values() if np.isfinite(v)]
+    """Mean pairwise cosine distance overall and per class; None where fewer than 2 images (JSON null, not NaN)."""
+    def value(x: float) -> float | None:
+        return x if np.isfinite(x) else None
+
+    per_class = {int(c): value(mean_pairwise_cosine_distance(features[labels == c])) for c in labels.unique().tolist()}
+    finite = [v for v in per_class.values() if v is not None]
     return {
-        "overall": mean_pairwise_cosine_distance(features),
-        "mean_per_class": float(np.mean(finite)) if finite else float("nan"),
+        "overall": value(mean_pairwise_cosine_distance(features)),
+        "mean_per_class": float(np.mean(finite)) if finite else None,
         "per_class": per_class,
     }
 
