@@ -83,3 +83,29 @@ def test_diversity_of_single_image_classes_is_null_not_nan():
     assert d["per_class"] == {0: None, 1: None, 2: None} and d["mean_per_class"] is None
     assert d["overall"] is not None and 0 < d["overall"] < 2
     json.loads(json.dumps(d, allow_nan=False))
+
+
+def test_inspect_reuses_the_judges_outputs_on_the_real_reference(tmp_path, tiny_fmnist, monkeypatch):
+    """A bench inspects many sets against the same real images: the judge runs on them once per process."""
+    from lisq.metrics import inspect as inspect_mod
+    from lisq.metrics import quality
+    from lisq.school.synth import synthesize
+
+    for name in ("a", "b"):
+        synthesize(tmp_path / name, teachers=["resnet8"], num_images=4, batch_size=4, iters=2, generator="deepinversion",
+                   seed=0 if name == "a" else 1, quiet=True)
+    monkeypatch.setattr(inspect_mod, "REAL_OUTPUTS", {})
+    calls = []
+    real_outputs = quality.judge_outputs
+
+    def counting(judge, pixels, *args, **kwargs):
+        calls.append(len(pixels))
+        return real_outputs(judge, pixels, *args, **kwargs)
+
+    monkeypatch.setattr(quality, "judge_outputs", counting)
+    first = inspect_mod.inspect_dataset(tmp_path / "a", judges=["resnet14"], real_limit=20)
+    second = inspect_mod.inspect_dataset(tmp_path / "b", judges=["resnet14"], real_limit=20)
+    assert calls == [20, 4, 4]  # the real reference once, then each synthetic set
+    ref_a, ref_b = first["judges"]["resnet14"]["real_reference"], second["judges"]["resnet14"]["real_reference"]
+    assert ref_a == ref_b and ref_a["n"] == 20
+    assert first["judges"]["resnet14"]["frechet"] != second["judges"]["resnet14"]["frechet"]

@@ -28,6 +28,23 @@ def save_grid(pixels: torch.Tensor, labels: torch.Tensor, num_classes: int, per_
     atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
 
 
+# Judge outputs on the real reference images, per process: a bench inspects many synthetic sets against the
+# same real images (750 ImageNet images through EfficientNet-Lite2 take minutes on one CPU thread).
+REAL_OUTPUTS: dict[tuple, dict] = {}
+
+
+class _LazyPixels:
+    """The real reference images, read once and only if some judge's outputs on them are not cached."""
+
+    def __init__(self, source, n: int, canvas):
+        self.source, self.n, self.canvas, self.pixels = source, n, canvas, None
+
+    def get(self):
+        if self.pixels is None:
+            self.pixels = self.source.pixels(range(self.n), self.canvas)
+        return self.pixels
+
+
 def inspect_dataset(root: str | Path, judges: list[str] | None = None, real_limit: int = 10000, per_class: int = 8,
                     limit: int | None = None, dataset: str | None = None, val: str | None = None) -> dict:
     """SPEC section 10 quality of a synthetic set: quality.json (+ grid.png) in the set's directory.
@@ -35,7 +52,7 @@ def inspect_dataset(root: str | Path, judges: list[str] | None = None, real_limi
     Judges default to the dataset's held-out models; the Frechet reference is the dataset's real
     evaluation split (or `val`), at the set's resolution."""
     from lisq.data import SyntheticDataset, get_dataset
-    from lisq.metrics.quality import judge_from_reference, judge_report
+    from lisq.metrics.quality import judge_from_reference, judge_outputs, judge_report
     from lisq.models.checkpoint import atomic_write
 
     root = Path(root)
@@ -50,21 +67,27 @@ def inspect_dataset(root: str | Path, judges: list[str] | None = None, real_limi
     pixels, labels = data.pixels(), data.labels
     if limit:
         pixels, labels = pixels[:limit], labels[:limit]
-    real = None
+    real, key = None, None
     if real_limit:
         from lisq.data.registry import evaluation_source
 
         source = evaluation_source(ds, None, val)
         n = min(real_limit, len(source))
         canvas = data.canvas
-        real = (source.pixels(range(n), canvas), source.labels[:n])
+        key = (ds.name, str(val), source.split, n, canvas)
+        real = (_LazyPixels(source, n, canvas), source.labels[:n])
     teachers = _school_teachers(data.config)
     report = {"dir": str(root), "n": len(labels), "generator": data.config.get("synth", {}).get("generator"),
               "dataset": ds.name, "judges": {}}
     for ref in judges:
         judge = judge_from_reference(ref, dataset=ds.name)
         ds.check_model(judge.spec, f"judge {ref!r}")
-        entry = judge_report(judge, pixels, labels, real)
+        reference = None
+        if real is not None:
+            if (ref, key) not in REAL_OUTPUTS:
+                REAL_OUTPUTS[(ref, key)] = judge_outputs(judge, real[0].get())
+            reference = REAL_OUTPUTS[(ref, key)]
+        entry = judge_report(judge, pixels, labels, real, reference=reference)
         entry["in_school"] = ref in teachers
         report["judges"][ref] = entry
     name = "quality.json" if not limit else f"quality_first{limit}.json"

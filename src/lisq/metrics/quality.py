@@ -129,8 +129,10 @@ def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2 * trace_sqrt)
 
 
-def judge_report(judge: Judge, pixels: torch.Tensor, labels: torch.Tensor, real: tuple | None = None) -> dict:
-    """All section-10 metrics of one image set for one judge; `real` = (pixels, labels) adds Frechet + references."""
+def judge_report(judge: Judge, pixels: torch.Tensor, labels: torch.Tensor, real: tuple | None = None,
+                 reference: dict | None = None) -> dict:
+    """All section-10 metrics of one image set for one judge; `real` = (pixels, labels) adds Frechet + references
+    (`reference`: the judge's outputs on those real pixels, if already computed)."""
     out = judge_outputs(judge, pixels)
     report = {
         "fidelity": fidelity(out["logits"], labels),
@@ -138,7 +140,7 @@ def judge_report(judge: Judge, pixels: torch.Tensor, labels: torch.Tensor, real:
         "bn_distance": bn_distance(out["bn_moments"]) if out["bn_moments"] is not None else None,
     }
     if real is not None:
-        ref = judge_outputs(judge, real[0])
+        ref = reference if reference is not None else judge_outputs(judge, real[0])
         report["frechet"] = frechet_distance(out["features"], ref["features"])
         report["real_reference"] = {
             "n": len(real[1]),
