@@ -240,3 +240,27 @@ def test_cli_synth_quantize_eval_export(tmp_path, capsys):
     assert main(["export", str(qdir), "--onnx", str(onnx_file), "--verify", "3", "--val", str(val)]) == 0
     verify = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert onnx_file.is_file() and verify["n"] == 3 and verify["prediction_agreement"] == 1.0
+
+
+def test_any_size_hooks_give_the_model_built_for_that_size():
+    """Multi-resolution synthesis feeds a teacher at half its size: with the hooks a 72 px build computes what a
+    36 px build computes (TF 'same' pads for the maps it gets), and remove() restores the 72 px model."""
+    _need_effnet()
+    from lisq.school.teacher import same_padding_at_any_size
+
+    big = build_model("effnet:lite0", spec=model_input("effnet:lite0", overrides={"size": 72})).eval()
+    small = build_model("effnet:lite0", spec=model_input("effnet:lite0", overrides={"size": 36})).eval()
+    x_small = F.interpolate(_images(2), size=36, mode="bilinear", align_corners=False)
+    x_big = F.interpolate(_images(2), size=72, mode="bilinear", align_corners=False)
+    with torch.no_grad():
+        before_big, want = big(x_big), small(x_small)
+        plain = big(x_small)  # the build's pads on a 36 px input: not the 36 px model
+        hooks = same_padding_at_any_size(big)
+        assert hooks is not None and len(hooks.handles) == 49
+        got = big(x_small)
+        assert not torch.allclose(plain, want, atol=1e-4)
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(big(x_big), before_big, rtol=1e-5, atol=1e-5)  # at the build size: unchanged
+        hooks.remove()
+        torch.testing.assert_close(big(x_big), before_big, rtol=0, atol=0)
+    assert same_padding_at_any_size(nn.Sequential(nn.Conv2d(3, 3, 3))) is None

@@ -80,7 +80,8 @@ class Synthesizer:
         """Load a teacher the first time one of this worker's batches draws it."""
         if index not in self._teachers:
             spec = self.school.teachers[index]
-            self._teachers[index] = Teacher(spec, self.canvas, self.device, channels_last=self.cfg.channels_last)
+            self._teachers[index] = Teacher(spec, self.canvas, self.device, channels_last=self.cfg.channels_last,
+                                            any_size=bool(self.cfg.lowres_iters))
         return self._teachers[index]
 
     def close(self) -> None:
@@ -88,6 +89,8 @@ class Synthesizer:
         for t in self._teachers.values():
             if t.recorder is not None:
                 t.recorder.remove()
+            if t.size_hooks is not None:
+                t.size_hooks.remove()
             if t.channels_last:
                 to_contiguous(t.model)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -144,12 +145,15 @@ class Teacher:
     """
 
     def __init__(self, spec: TeacherSpec, canvas: InputSpec, device: torch.device | str = "cpu", need_bn: bool = True,
-                 channels_last: bool = False):
+                 channels_last: bool = False, any_size: bool = False):
         self.spec = spec
         self.channels_last = channels_last
         self.model = spec.build(device)
         if channels_last:
             to_channels_last(self.model)
+        # multi-resolution synthesis: convs that pad for their build size (TF "SAME", e.g. EfficientNet-Lite's
+        # Conv2dStaticSamePadding) pad for the size they actually get; at the build size nothing changes
+        self.size_hooks = same_padding_at_any_size(self.model) if any_size else None
         self.recorder = BNStatsRecorder(self.model, spec.name) if need_bn else None
         self._check_output(device)
         self.canvas = canvas
@@ -189,6 +193,44 @@ class Teacher:
         if self.channels_last:
             x = channels_last_input(x)
         return x
+
+
+def same_pads(size: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]) -> tuple:
+    """(left, right, top, bottom) zero padding of TensorFlow's "SAME" for an input of `size` (h, w)."""
+    pads = []
+    for i, k, st, d in zip(size, kernel, stride, dilation, strict=True):
+        total = max((math.ceil(i / st) - 1) * st + (k - 1) * d + 1 - i, 0)
+        pads.append((total // 2, total - total // 2))
+    (top, bottom), (left, right) = pads
+    return left, right, top, bottom
+
+
+class SamePaddingAtAnySize:
+    """Forward pre-hooks that re-size the fixed `static_padding` of "SAME" convs to each input's size; `remove()`
+    restores the modules as built (teachers given as nn.Modules belong to the caller)."""
+
+    def __init__(self, convs: list[nn.Conv2d]):
+        self.built = {m: m.static_padding for m in convs}
+        self.handles = [m.register_forward_pre_hook(self._hook) for m in convs]
+
+    def _hook(self, module, args):
+        size = tuple(args[0].shape[-2:])
+        pads = same_pads(size, module.kernel_size, module.stride, module.dilation)
+        current = getattr(module.static_padding, "padding", (0, 0, 0, 0))
+        if tuple(current) != pads:
+            module.static_padding = nn.ZeroPad2d(pads) if any(pads) else nn.Identity()
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+        for m, pad in self.built.items():
+            m.static_padding = pad
+
+
+def same_padding_at_any_size(model: nn.Module) -> SamePaddingAtAnySize | None:
+    """Hooks for every conv of `model` that pads in forward with a build-time `static_padding`; None if none."""
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d) and isinstance(getattr(m, "static_padding", None), nn.Module)]
+    return SamePaddingAtAnySize(convs) if convs else None
 
 
 def resolve_path(value: str | None, base: Path | None) -> str | None:
