@@ -90,6 +90,36 @@ def test_lsq_per_channel_gradients_match_torch_learnable():
     torch.testing.assert_close(q.scale.grad, s_ref.grad, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("symmetric", [True, False])
+@pytest.mark.parametrize("axis", [None, 1])
+def test_learned_step_equals_the_composed_definition(axis, symmetric):
+    """The fused LSQ kernel computes fake_quantize with a straight-through round and LSQ's scaled step
+    gradient, written out op by op: the same forward bits, the same gradients up to summation order."""
+    from lisq.quant.quantizer import broadcast_shape, scale_grad
+
+    g = torch.Generator().manual_seed(11 + symmetric)
+    x = torch.randn(4, 6, 9, 9, generator=g) * 2
+    n = 6 if axis is not None else 1
+    scale, zp, qmin, qmax = _random_qparams(4, symmetric, (n,) if axis is not None else (), g)
+    grad_out = torch.randn(x.shape, generator=g)
+    q = FakeQuantizer(4, symmetric, axis, n)
+    q.set_qparams(scale, zp.float())
+    q.scale.requires_grad_(True)
+    x_own = x.clone().requires_grad_(True)
+    out = q(x_own)
+    out.backward(grad_out)
+
+    s_ref = scale.clone().float().requires_grad_(True)
+    shape = broadcast_shape(x, axis)
+    factor = 1.0 / ((x.numel() // n) * qmax) ** 0.5
+    x_ref = x.clone().requires_grad_(True)
+    ref = fake_quantize(x_ref, scale_grad(s_ref, factor).reshape(shape), zp.float().reshape(shape), qmin, qmax)
+    ref.backward(grad_out)
+    assert torch.equal(out, ref)
+    torch.testing.assert_close(x_own.grad, x_ref.grad)
+    torch.testing.assert_close(q.scale.grad.reshape(s_ref.shape), s_ref.grad, rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize("bits", [0, 1, 9, 16, 4.0, True])
 def test_bits_outside_range_rejected(bits):
     with pytest.raises(LisqError, match="2 to 8"):

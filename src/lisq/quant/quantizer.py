@@ -55,6 +55,13 @@ def fake_quantize(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor
     return (q - zero_point) * scale
 
 
+def qdrop_mask(x: torch.Tensor, prob: float) -> torch.Tensor:
+    """True where an element keeps its float value: drawn as a byte, so `prob` counts in 1/256 steps
+    (0.5 exactly); 2.4x faster than a float draw, which matters at 26M activations per step."""
+    threshold = min(round(prob * 256), 255)
+    return torch.randint_like(x, 0, 256, dtype=torch.uint8) < threshold
+
+
 def broadcast_shape(x: torch.Tensor, axis: int | None) -> tuple[int, ...]:
     if axis is None:
         return ()
@@ -159,14 +166,31 @@ class FakeQuantizer(nn.Module):
             scale, zero_point = self.qparams(x)
             out = self.rounding(x, scale, zero_point, self.qmin, self.qmax)
         elif self.scale.requires_grad:
-            scale, zero_point = self.qparams(x)
-            out = fake_quantize(x, scale, zero_point, self.qmin, self.qmax)
+            out = self.learned_forward(x)
         else:
             out = self.fused_forward(x)
         if self.drop_prob > 0 and self.training:
-            keep_float = torch.rand_like(x) < self.drop_prob
-            out = torch.where(keep_float, x, out)
+            out = torch.where(qdrop_mask(x, self.drop_prob), x, out)
         return out
+
+    def learned_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Learned step (LSQ) in PyTorch's fused kernel: the forward of `fake_quantize`, LSQ's gradients.
+
+        Same values as `fake_quantize(x, scale_grad(s, g), z, ...)` (tests), 2.5x faster on CPU, since
+        the composed version's eight elementwise passes and their backward dominate a BRECQ step. The
+        kernel decides in-range in its backward as round(x / s + z), the forward as round(x / s) + z: at an
+        exact tie just outside the range the gradient passes (about 1 element in 10^7).
+        """
+        per_step = x.numel() // max(self.scale.numel(), 1)
+        factor = 1.0 / (per_step * self.qmax) ** 0.5
+        zero_point = self.zero_point.round()
+        if self.per_channel:
+            return torch._fake_quantize_learnable_per_channel_affine(
+                x, self.scale, zero_point, self.channel_axis, self.qmin, self.qmax, factor
+            )
+        return torch._fake_quantize_learnable_per_tensor_affine(
+            x, self.scale.reshape(1), zero_point.reshape(1), self.qmin, self.qmax, factor
+        )
 
     def fused_forward(self, x: torch.Tensor) -> torch.Tensor:
         """Fixed step: PyTorch's fused kernel, bit-identical to `fake_quantize` (tests) and faster."""
