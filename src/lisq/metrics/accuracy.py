@@ -7,6 +7,28 @@ from collections.abc import Iterable
 import torch
 import torch.nn as nn
 
+# Pixels per forward pass on CPU: 64 images at 32 px, 16 at 64 px, 1 at 224-260 px. Larger batches spill
+# the activations out of the caches: EfficientNet-Lite2 at 260 px took 80 ms per image at batch 4 and
+# 240 ms at batch 64 on one thread; the CIFAR-10 mobilenetv2_100 4x longer at batch 500 than at 64
+# (RESULTS.md, "Forward batch size on CPU"). GPUs keep the batch they are given.
+CPU_FORWARD_PIXELS = 1 << 16
+
+
+def forward_batch_size(x: torch.Tensor, requested: int | None = None) -> int:
+    """Images per forward pass for inputs like `x`: the pixel budget on CPU, else `requested` (or all)."""
+    requested = requested or len(x)
+    if x.device.type != "cpu" or x.dim() != 4:
+        return requested
+    return max(1, min(requested, CPU_FORWARD_PIXELS // (x.shape[-1] * x.shape[-2])))
+
+
+def batched_forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """model(x) in cache-sized pieces (an eval-mode model treats samples independently)."""
+    n = forward_batch_size(x)
+    if n >= len(x):
+        return model(x)
+    return torch.cat([model(part) for part in x.split(n)])
+
 
 @torch.no_grad()
 def evaluate(model: nn.Module, batches: Iterable, topk: tuple[int, ...] = (1,), progress: bool = False) -> dict:
@@ -18,7 +40,7 @@ def evaluate(model: nn.Module, batches: Iterable, topk: tuple[int, ...] = (1,), 
     correct = {k: 0 for k in topk}
     n = 0
     for x, y in tqdm(batches, desc="eval", disable=not progress, leave=False):
-        logits = model(x)
+        logits = batched_forward(model, x)
         kmax = min(max(topk), logits.shape[1])
         pred = logits.topk(kmax, dim=1).indices
         hits = pred.eq(y.view(-1, 1))
@@ -36,7 +58,7 @@ def predictions(model: nn.Module, batches: Iterable, k: int = 5) -> tuple[torch.
     model.eval()
     preds, labels = [], []
     for x, y in batches:
-        logits = model(x)
+        logits = batched_forward(model, x)
         preds.append(logits.topk(min(k, logits.shape[1]), dim=1).indices)
         labels.append(y)
     model.train(was_training)

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from lisq.data.spec import InputSpec
 from lisq.data.transforms import Normalization
+from lisq.metrics.accuracy import batched_forward
 from lisq.school.hooks import BNMomentsAccumulator, bn_layers
 from lisq.school.losses import bn_term
 
@@ -70,7 +71,7 @@ def judge_outputs(judge: Judge, pixels: torch.Tensor, batch_size: int = 256, wit
     logits = []
     try:
         for i in range(0, len(pixels), batch_size):
-            logits.append(model(judge.prepare(pixels[i : i + batch_size].float())).double())
+            logits.append(batched_forward(model, judge.prepare(pixels[i : i + batch_size].float())).double())
     finally:
         if handle is not None:
             handle.remove()

@@ -28,6 +28,7 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
+from lisq.metrics.accuracy import forward_batch_size
 from lisq.precision import autocast, backward_step, grad_scaler
 from lisq.quant.adaround import attach_rounding, bake_rounding, beta_schedule
 from lisq.quant.config import QuantConfig
@@ -184,7 +185,7 @@ def reconstruct_block(
     output, quantized output) of the reconstructed block: the next block's `given`.
     """
     layers = [m for m in block.modules() if isinstance(m, QUANT_LAYERS)]
-    capture_bs = 256
+    capture_bs = forward_batch_size(calib, 256)  # cache-sized on CPU; the same pieces for both ways of capture
     amp, device = config.amp, calib.device
     with autocast(amp, device):
         if given is None:
