@@ -2,16 +2,17 @@
 
     python benchmarks/brecq_speed.py --model effnet:lite2 --dataset imagenet \
         --data results/imagenet-lite/data/lis-s0 --num-samples 32 --iters 10 --threads 1 \
-        --variants before,chain,chain+fused --json results/imagenet-lite/speed/brecq_speed.json
+        --variants before,chain,chain+fused,default --json results/imagenet-lite/speed/brecq_speed.json
 
 Variants (the same model, data and seed each):
   before       every block's data captured by re-running the model up to it; LSQ steps written out op by
                op (`fake_quantize` with a straight-through round) and QDrop drawn as floats: lisq until
                this benchmark's commit;
   chain        chained blocks take the previous block's outputs (lisq.quant.brecq.chained_blocks);
-  chain+fused  and the fused LSQ kernel with a byte-drawn QDrop mask: lisq's default.
-`before` and `chain` give identical weights (checked here); `chain+fused` differs in the last float bits
-of the step gradients and in the QDrop draws. Not a test: numbers depend on the machine and its load.
+  chain+fused  and the fused LSQ kernel with a byte-drawn QDrop mask;
+  default      and each step's batch in cache-sized pieces on CPU (lisq.quant.brecq.CPU_STEP_ELEMENTS).
+`before` and `chain` give identical weights (checked here); the later variants differ in the last float
+bits of the step gradients and in the QDrop draws. Not a test: numbers depend on the machine and its load.
 """
 
 import argparse
@@ -32,7 +33,7 @@ from lisq.quant import QuantConfig, quantize
 from lisq.quant.data import calibration_inputs
 from lisq.quant.quantizer import FakeQuantizer, fake_quantize
 
-VARIANTS = ("before", "chain", "chain+fused")
+VARIANTS = ("before", "chain", "chain+fused", "default")
 
 
 def _composed_learned_forward(self, x):
@@ -48,6 +49,7 @@ def _float_mask(x, prob):
 def variant(name: str, timings: dict):
     """Patch lisq into the variant's code paths and time capture (`capture` + `run_block`) on the way."""
     saved = (brecq.capture, brecq.run_block, brecq.reconstruct, FakeQuantizer.learned_forward)
+    saved_elements = brecq.CPU_STEP_ELEMENTS
     import lisq.quant.quantizer as quantizer
 
     saved_mask = quantizer.qdrop_mask
@@ -72,15 +74,18 @@ def variant(name: str, timings: dict):
     import lisq.quant.api as api
 
     api.reconstruct = reconstruct
-    if name != "chain+fused":
+    if name in ("before", "chain"):
         FakeQuantizer.learned_forward = _composed_learned_forward
         quantizer.qdrop_mask = _float_mask
+    if name != "default":
+        brecq.CPU_STEP_ELEMENTS = 1 << 62  # the whole batch in one piece
     try:
         yield
     finally:
         brecq.capture, brecq.run_block, _, FakeQuantizer.learned_forward = saved
         api.reconstruct = saved[2]
         quantizer.qdrop_mask = saved_mask
+        brecq.CPU_STEP_ELEMENTS = saved_elements
 
 
 def main() -> None:

@@ -61,6 +61,19 @@ def backward_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler: 
     scaler.update()
 
 
+def backward(loss: torch.Tensor, scaler: torch.amp.GradScaler | None) -> None:
+    """loss.backward() through the scaler when there is one (gradients accumulate until `optimizer_step`)."""
+    (loss if scaler is None else scaler.scale(loss)).backward()
+
+
+def optimizer_step(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None) -> None:
+    if scaler is None:
+        optimizer.step()
+        return
+    scaler.step(optimizer)
+    scaler.update()
+
+
 def to_channels_last(model: nn.Module) -> nn.Module:
     """4-D parameters and buffers in NHWC order (in place); values unchanged."""
     return model.to(memory_format=torch.channels_last)

@@ -77,3 +77,39 @@ def test_chained_reconstruction_gives_the_same_model_as_prefix_capture(tiny_net,
         assert any(links)
         for key, value in states[0].items():
             assert torch.equal(value, states[1][key]), key
+
+
+def test_a_step_in_pieces_has_the_whole_batchs_gradients(tiny_net, calib):
+    """On CPU a step's batch runs in cache-sized pieces; rounding and LSQ-step gradients must not change."""
+    from lisq.quant.adaround import attach_rounding, beta_schedule
+
+    config = QuantConfig(method="brecq", w_bits=2, a_bits=4, batch_size=16)
+    qmodel, _ = prepare_model(tiny_net, config, calib[:1])
+    _init_ranges(qmodel, calib, config)
+    for p in qmodel.parameters():
+        p.requires_grad_(False)
+    block = qmodel.body[0]
+    inputs = brecq.capture(qmodel, block, calib[:16], 16, output=False)
+    set_quant_state(qmodel, weights=False, activations=False)
+    target = brecq.capture(qmodel, block, calib[:16], 16, output=True)
+    set_quant_state(qmodel, weights=True, activations=True)
+    layers = [m for m in block.modules() if isinstance(m, brecq.QUANT_LAYERS)]
+    roundings = [attach_rounding(layer) for layer in layers]
+    params = [r.alpha for r in roundings] + [layer.input_quantizer.scale for layer in layers]
+    for layer in layers:
+        layer.input_quantizer.scale.requires_grad_(True)
+        layer.input_quantizer.step_batch = 16
+    beta = beta_schedule(50, 100, 0.2, 20, 2)
+    grads, losses = [], []
+    for piece in (16, 5, 1):
+        for p in params:
+            p.grad = None
+        losses.append(brecq.step_gradients(block, inputs, target, piece,
+                                           lambda: 0.01 * sum(r.regularizer(beta) for r in roundings), "off", None))
+        grads.append([p.grad.clone() for p in params])
+    for other, loss in zip(grads[1:], losses[1:], strict=True):
+        assert abs(loss - losses[0]) < 1e-5 * abs(losses[0])
+        for a, b in zip(grads[0], other, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)
+    assert brecq.step_piece(inputs, 16) == 16  # tiny inputs: one piece
+    assert brecq.step_piece((torch.empty(16, 16, 130, 130),), 16) == 1

@@ -29,7 +29,7 @@ import torch.nn as nn
 from tqdm import tqdm
 
 from lisq.metrics.accuracy import forward_batch_size
-from lisq.precision import autocast, backward_step, grad_scaler
+from lisq.precision import autocast, backward, grad_scaler, optimizer_step
 from lisq.quant.adaround import attach_rounding, bake_rounding, beta_schedule
 from lisq.quant.config import QuantConfig
 from lisq.quant.modules import QUANT_LAYERS
@@ -165,12 +165,48 @@ def _index(value, idx):
     return type(value)(_index(v, idx) for v in value)
 
 
-def reconstruction_loss(out, target) -> torch.Tensor:
-    """Sum over channels of the squared error, averaged over the rest; float32 whatever the autocast type."""
+def reconstruction_loss(out, target, batch: int | None = None) -> torch.Tensor:
+    """Sum over channels of the squared error, averaged over the rest; float32 whatever the autocast type.
+
+    `batch`: these samples are a piece of a `batch`-sample step; the pieces' losses add up to its loss.
+    """
     if isinstance(out, torch.Tensor):
         diff = out.float() - target.float()
-        return diff.pow(2).sum(dim=1).mean() if out.dim() > 1 else diff.pow(2).mean()
-    return sum(reconstruction_loss(o, t) for o, t in zip(out, target, strict=True))
+        err = diff.pow(2).sum(dim=1) if out.dim() > 1 else diff.pow(2)
+        if batch is None:
+            return err.mean()
+        return err.sum() / (err.numel() // max(len(err), 1) * batch)
+    return sum(reconstruction_loss(o, t, batch) for o, t in zip(out, target, strict=True))
+
+
+# Elements per sample-piece of a block's input in one forward+backward on CPU: the step's batch runs in
+# pieces whose gradients add up to the batch's (EfficientNet-Lite2's 130 px blocks: 1.4 s a step in
+# pieces of 4 against 2.6 s whole, RESULTS.md "What a BRECQ cell costs"). GPUs take the whole batch.
+CPU_STEP_ELEMENTS = 1 << 19
+
+
+def step_piece(inputs: tuple, batch: int) -> int:
+    """Samples per piece of a reconstruction step of `batch` samples."""
+    first = inputs[0]
+    if first.device.type != "cpu" or first.dim() < 2:
+        return batch
+    return max(1, min(batch, CPU_STEP_ELEMENTS // max(first[0].numel(), 1)))
+
+
+def step_gradients(block: nn.Module, inputs: tuple, target, piece: int, regularizer, amp, scaler) -> float:
+    """Accumulate one step's gradients over `inputs` in pieces of `piece` samples; returns the step's
+    reconstruction loss. The pieces' gradients add up to the whole batch's (up to summation order)."""
+    batch = len(inputs[0])
+    total = 0.0
+    for start in range(0, batch, piece):
+        part = slice(start, start + piece)
+        with autocast(amp, inputs[0].device):
+            out = block(*_index(inputs, part))
+        rec = reconstruction_loss(out, _index(target, part), batch if piece < batch else None)
+        loss = rec if regularizer is None or start > 0 else rec + regularizer()
+        backward(loss, scaler)
+        total += rec.item()
+    return total
 
 
 def reconstruct_block(
@@ -219,30 +255,33 @@ def reconstruct_block(
     warm_steps = config.round_warmup * config.iters
     scaler = grad_scaler(amp, device)  # fp16 on CUDA only
     n = len(calib)
+    batch = min(config.batch_size, n)
+    piece = step_piece(inputs, batch)
+    for q in act_quantizers:
+        q.step_batch = batch  # LSQ's step gradient is scaled for the whole batch, whatever the piece
     loss_value = float("nan")
     try:
         for step in range(config.iters):
-            idx = torch.randint(n, (min(config.batch_size, n),), generator=generator)
-            with autocast(amp, device):
-                out = block(*_index(inputs, idx))
-            rec = reconstruction_loss(out, _index(target, idx))
-            loss = rec
+            idx = torch.randint(n, (batch,), generator=generator)
+            regularizer = None
             if step >= warm_steps:
                 beta = beta_schedule(step, config.iters, config.round_warmup, *config.round_beta)
-                loss = loss + config.round_reg * sum(r.regularizer(beta) for r in roundings)
+                regularizer = lambda b=beta: config.round_reg * sum(r.regularizer(b) for r in roundings)  # noqa: E731
             optimizer.zero_grad(set_to_none=True)
-            backward_step(loss, optimizer, scaler)
+            rec_value = step_gradients(block, _index(inputs, idx), _index(target, idx), piece, regularizer, amp, scaler)
+            optimizer_step(optimizer, scaler)
             scheduler.step()
             with torch.no_grad():
                 for q in act_quantizers:
                     q.scale.clamp_(min=1e-8)
-            loss_value = rec.item()
+            loss_value = rec_value
             if bar is not None:
                 bar.update(1)
                 if step % 50 == 0:
                     bar.set_postfix(rec=f"{loss_value:.4g}", refresh=False)
     finally:
         for q in act_quantizers:
+            q.step_batch = None
             q.drop_prob = 0.0
             q.eval()
             q.scale.requires_grad_(False)

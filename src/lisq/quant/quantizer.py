@@ -90,7 +90,8 @@ class FakeQuantizer(nn.Module):
     Modes, switched by the algorithms, never by the user directly:
       - `enabled=False`: identity (the float model);
       - `observer` set: records statistics and returns x unchanged (calibration);
-      - `scale.requires_grad`: learned step (LSQ), gradient scaled by 1/sqrt(numel * qmax) per step;
+      - `scale.requires_grad`: learned step (LSQ), gradient scaled by 1/sqrt(numel * qmax) per step
+        (numel of the whole batch when `step_batch` says the batch runs in pieces);
       - `rounding` set (weights): AdaRound's learned rounding instead of round-to-nearest;
       - `drop_prob > 0` in training mode: QDrop, each element keeps its float value with this probability;
       - `export_mode`: the same arithmetic written with torch.fake_quantize_* in an 8-bit container,
@@ -110,6 +111,7 @@ class FakeQuantizer(nn.Module):
         self.observer = None
         self.rounding: nn.Module | None = None
         self.drop_prob = 0.0
+        self.step_batch: int | None = None  # a step's batch when it runs in pieces (BRECQ on CPU): LSQ's scale
         self.export_mode = False
         self._export_constants = None
 
@@ -182,6 +184,8 @@ class FakeQuantizer(nn.Module):
         exact tie just outside the range the gradient passes (about 1 element in 10^7).
         """
         per_step = x.numel() // max(self.scale.numel(), 1)
+        if self.step_batch is not None and not self.per_channel:
+            per_step = per_step // max(len(x), 1) * self.step_batch
         factor = 1.0 / (per_step * self.qmax) ** 0.5
         zero_point = self.zero_point.round()
         if self.per_channel:
