@@ -111,5 +111,6 @@ def test_a_step_in_pieces_has_the_whole_batchs_gradients(tiny_net, calib):
         assert abs(loss - losses[0]) < 1e-5 * abs(losses[0])
         for a, b in zip(grads[0], other, strict=True):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)
-    assert brecq.step_piece(inputs, 16) == 16  # tiny inputs: one piece
-    assert brecq.step_piece((torch.empty(16, 16, 130, 130),), 16) == 1
+    assert brecq.step_piece(block, inputs, 16) == 16  # tiny activations: one piece
+    wide = torch.nn.Sequential(torch.nn.Conv2d(16, 96, 1), torch.nn.ReLU())
+    assert brecq.step_piece(wide, (torch.zeros(16, 16, 130, 130),), 16) == brecq.CPU_STEP_ELEMENTS // (96 * 130 * 130) == 1

@@ -179,18 +179,32 @@ def reconstruction_loss(out, target, batch: int | None = None) -> torch.Tensor:
     return sum(reconstruction_loss(o, t, batch) for o, t in zip(out, target, strict=True))
 
 
-# Elements per sample-piece of a block's input in one forward+backward on CPU: the step's batch runs in
-# pieces whose gradients add up to the batch's (EfficientNet-Lite2's 130 px blocks: 1.4 s a step in
-# pieces of 4 against 2.6 s whole, RESULTS.md "What a BRECQ cell costs"). GPUs take the whole batch.
-CPU_STEP_ELEMENTS = 1 << 19
+# Elements of a block's largest activation per piece of a step on CPU: the step's batch runs in pieces
+# whose gradients add up to the batch's. EfficientNet-Lite2's blocks at 130 and 65 px (largest
+# activations 0.54M and 0.61M per image) took 0.57 and 0.82 s a step in pieces of 4 against 1.28 and
+# 1.87 s whole (RESULTS.md, "What a BRECQ cell costs"). GPUs take the whole batch.
+CPU_STEP_ELEMENTS = 2_500_000
 
 
-def step_piece(inputs: tuple, batch: int) -> int:
-    """Samples per piece of a reconstruction step of `batch` samples."""
+@torch.no_grad()
+def step_piece(block: nn.Module, inputs: tuple, batch: int) -> int:
+    """Samples per piece of a reconstruction step of `batch` samples, from one probe sample's activations."""
     first = inputs[0]
     if first.device.type != "cpu" or first.dim() < 2:
         return batch
-    return max(1, min(batch, CPU_STEP_ELEMENTS // max(first[0].numel(), 1)))
+    largest = [first[0].numel()]
+
+    def hook(_m, _args, out):
+        if isinstance(out, torch.Tensor):
+            largest.append(out.numel())
+
+    handles = [m.register_forward_hook(hook) for m in block.modules()]
+    try:
+        block(*_index(inputs, slice(0, 1)))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return max(1, min(batch, CPU_STEP_ELEMENTS // max(largest)))
 
 
 def step_gradients(block: nn.Module, inputs: tuple, target, piece: int, regularizer, amp, scaler) -> float:
@@ -237,6 +251,8 @@ def reconstruct_block(
             inputs = (inputs,)
         del given
 
+    batch = min(config.batch_size, len(calib))
+    piece = step_piece(block, inputs, batch)  # before QDrop is on: the probe draws no random numbers
     roundings = [attach_rounding(layer) for layer in layers]
     groups = [{"params": [r.alpha for r in roundings], "lr": config.round_lr}]
     act_quantizers = [layer.input_quantizer for layer in layers]
@@ -255,8 +271,6 @@ def reconstruct_block(
     warm_steps = config.round_warmup * config.iters
     scaler = grad_scaler(amp, device)  # fp16 on CUDA only
     n = len(calib)
-    batch = min(config.batch_size, n)
-    piece = step_piece(inputs, batch)
     for q in act_quantizers:
         q.step_batch = batch  # LSQ's step gradient is scaled for the whole batch, whatever the piece
     loss_value = float("nan")
