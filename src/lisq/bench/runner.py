@@ -163,6 +163,8 @@ def recorded_difference(config_path: Path, wanted: dict) -> str | None:
 class Backend:
     """The Python API calls a bench makes (tests substitute a fake that records them)."""
 
+    progress = False  # the cells' own progress bars (a one-process bench that is not quiet)
+
     def synthesize(self, out: Path, config, teachers, school) -> None:
         from lisq.school.synth import synthesize
 
@@ -176,7 +178,8 @@ class Backend:
     def quantize(self, student: str, data: str, config, qdir: Path, dataset: str, num_samples: int) -> None:
         from lisq.quant.run import quantize_reference
 
-        quantize_reference(student, data, config, qdir, dataset=dataset, num_samples=num_samples)
+        quantize_reference(student, data, config, qdir, dataset=dataset, num_samples=num_samples,
+                           progress=self.progress)
 
     def quantized_metrics(self, qdir: Path, dataset: str, reference) -> dict:
         """top1, top5 and top-1 agreement with `reference` (the float model's predictions) on the evaluation split."""
@@ -291,6 +294,7 @@ class Bench:
         order = {c.key: i for i, c in enumerate(cells)}
         todo = [c for c in cells if c.key not in self.results.done and selected(c, only)]
         if jobs <= 1:
+            BACKEND.progress = not self.quiet  # one process: the cell's own bars (BRECQ steps) show below
             bar = tqdm(todo, desc="bench", disable=self.quiet)
             for cell in bar:
                 bar.set_postfix_str(f"{cell.generator.key} {cell.student.name} {cell.setting.key} s{cell.seed}")
