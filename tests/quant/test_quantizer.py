@@ -34,6 +34,30 @@ def test_per_tensor_matches_torch(bits, symmetric):
 
 @pytest.mark.parametrize("symmetric", [True, False])
 @pytest.mark.parametrize("bits", BITS)
+def test_inference_and_gradient_paths_match_torch_at_ties_and_bounds(bits, symmetric):
+    """Without grad lisq computes the fixed-step quantizer in place, with grad it uses the fused kernel:
+    both give torch's bits, also where x / s is a tie (k + 0.5) and far outside the range."""
+    g = torch.Generator().manual_seed(300 + bits * 2 + symmetric)
+    for axis, n in ((None, 1), (1, 5)):
+        scale, zp, qmin, qmax = _random_qparams(bits, symmetric, (n,) if axis is not None else (), g)
+        shape = (1, -1, 1, 1) if axis is not None else ()
+        s = scale.reshape(shape)
+        ties = (torch.randint(-300, 300, (2, 5, 6, 6), generator=g) + 0.5) * s
+        x = torch.cat([ties, torch.randn(2, 5, 6, 6, generator=g) * 40 * s])
+        if axis is None:
+            ref = torch.fake_quantize_per_tensor_affine(x, float(scale), int(zp), qmin, qmax)
+        else:
+            ref = torch.fake_quantize_per_channel_affine(x, scale, zp.int(), axis, qmin, qmax)
+        q = FakeQuantizer(bits, symmetric, axis, n)
+        q.set_qparams(scale, zp.float())
+        with torch.no_grad():
+            fast = q(x)
+        slow = q(x.clone().requires_grad_(True))
+        assert torch.equal(fast, ref) and torch.equal(slow, ref)
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+@pytest.mark.parametrize("bits", BITS)
 def test_per_channel_matches_torch(bits, symmetric):
     g = torch.Generator().manual_seed(100 + bits * 2 + symmetric)
     w = torch.randn(6, 3, 3, 3, generator=g)

@@ -22,7 +22,14 @@ import torch.nn as nn
 
 from lisq.errors import LisqError
 from lisq.quant.modules import quant_layers
-from lisq.quant.quantizer import FakeQuantizer, broadcast_shape, fake_quantize, qparams_from_range, set_quant_state
+from lisq.quant.quantizer import (
+    FakeQuantizer,
+    broadcast_shape,
+    fake_quantize,
+    fake_quantize_fixed,
+    qparams_from_range,
+    set_quant_state,
+)
 
 WEIGHT_GRID = torch.linspace(1.0, 0.2, 81).tolist()
 ACT_GRID = torch.linspace(1.0, 0.2, 41).tolist()
@@ -112,7 +119,7 @@ class ErrorSearchObserver:
             if q.per_channel:
                 xq = fake_quantize(x, scale.reshape(shape), zp.reshape(shape), q.qmin, q.qmax)
             else:
-                xq = torch.fake_quantize_per_tensor_affine(x, float(scale), int(zp), q.qmin, q.qmax)
+                xq = fake_quantize_fixed(x, scale, zp.round(), q.qmin, q.qmax)
             diff = (xq - x).abs_()
             errs.append((diff.square_() if self.p == 2 else diff.pow_(self.p)).sum(dim=dims))
         errs = torch.stack(errs)
