@@ -28,6 +28,7 @@ import torch
 
 import lisq.quant.brecq as brecq
 from lisq.data import get_dataset
+from lisq.models.checkpoint import atomic_write
 from lisq.models.resolve import build_model, model_input
 from lisq.quant import QuantConfig, quantize
 from lisq.quant.data import calibration_inputs
@@ -136,11 +137,7 @@ def main() -> None:
            "model": args.model, "num_samples": len(calib), "iters": args.iters,
            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), "rows": rows}
     if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(out, indent=1) + "\n")
-        tmp.replace(path)
+        atomic_write(args.json, lambda tmp: Path(tmp).write_text(json.dumps(out, indent=1) + "\n"))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from lisq.metrics.accuracy import CPU_FORWARD_PIXELS
+from lisq.models.checkpoint import atomic_write
 from lisq.models.resolve import resolve_model
 from lisq.quant.qdir import input_spec_of, load_quantized
 from lisq.quant.quantizer import FakeQuantizer
@@ -75,12 +76,8 @@ def main() -> None:
                              "lisq_batch": max(1, CPU_FORWARD_PIXELS // (size * size))})
                 print(json.dumps(rows[-1]), flush=True)
     if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"command": "python " + " ".join(shlex.quote(a) for a in sys.argv), "rows": rows},
-                                  indent=1) + "\n")
-        tmp.replace(path)
+        out = {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv), "rows": rows}
+        atomic_write(args.json, lambda tmp: Path(tmp).write_text(json.dumps(out, indent=1) + "\n"))
 
 
 if __name__ == "__main__":

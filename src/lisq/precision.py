@@ -52,13 +52,8 @@ def grad_scaler(amp: str, device: torch.device | str) -> torch.amp.GradScaler | 
 
 def backward_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None) -> None:
     """loss.backward() + optimizer.step(), through the scaler when there is one."""
-    if scaler is None:
-        loss.backward()
-        optimizer.step()
-        return
-    scaler.scale(loss).backward()
-    scaler.step(optimizer)
-    scaler.update()
+    backward(loss, scaler)
+    optimizer_step(optimizer, scaler)
 
 
 def backward(loss: torch.Tensor, scaler: torch.amp.GradScaler | None) -> None:

@@ -8,9 +8,9 @@ import torch
 import torch.nn as nn
 
 # Pixels per forward pass on CPU: 64 images at 32 px, 16 at 64 px, 1 at 224-260 px. Larger batches spill
-# the activations out of the caches: EfficientNet-Lite2 at 260 px took 80 ms per image at batch 4 and
-# 240 ms at batch 64 on one thread; the CIFAR-10 mobilenetv2_100 4x longer at batch 500 than at 64
-# (RESULTS.md, "Forward batch size on CPU"). GPUs keep the batch they are given.
+# the activations out of the caches: EfficientNet-Lite2 at 260 px took 63 ms per image at batch 1 and
+# 227 ms at batch 64 on one thread; the CIFAR-10 mobilenetv2_100 2.2x longer at batch 256 than at 64
+# (`benchmarks/forward_batch.py`, RESULTS.md "Forward batch size on CPU"). GPUs keep the batch they are given.
 CPU_FORWARD_PIXELS = 1 << 16
 
 

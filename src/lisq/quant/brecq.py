@@ -12,8 +12,8 @@ the float model's output of the block. Both come from running the model up to th
 the block's only input is the previous block's output, untouched in between (a chain, found once with
 object identity and tensor version counters): then the input is the reconstructed previous block run
 on its own inputs and the target the float block run on the previous target, the same tensors at the
-cost of one block instead of the whole prefix (EfficientNet-Lite2 at 260 px: the prefix re-runs were
-70-90 % of a 10-step BRECQ). Then Adam on the AdaRound variables (and, for BRECQ, on the
+cost of one block instead of the whole prefix (EfficientNet-Lite2 at 260 px: capture fell from 157 to
+23 s of a 10-step BRECQ on 32 images, `benchmarks/brecq_speed.py`). Then Adam on the AdaRound variables (and, for BRECQ, on the
 activation steps of the block's quantizers, LSQ-style) minimises
     sum over channels of (out - target)^2, averaged over the rest  +  round_reg * rounding regulariser.
 QDrop (Wei et al. 2022): during reconstruction each activation of the block keeps its float value

@@ -58,7 +58,7 @@ def fake_quantize(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor
 @torch.no_grad()
 def fake_quantize_fixed(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor, qmin: int, qmax: int) -> torch.Tensor:
     """`fake_quantize` without a gradient, in place on one copy: the bits of torch.fake_quantize_* (tests)
-    at a tenth of their time on CPU. x * (1/s) with 1/s in float32, as the kernels compute it; the
+    at a twelfth of their time on CPU (`benchmarks/quantizer_kernels.py`). x * (1/s) with 1/s in float32, as the kernels compute it; the
     integers stay exact in float32."""
     q = torch.mul(x, 1.0 / scale).round_().add_(zero_point).clamp_(qmin, qmax)
     return q.sub_(zero_point).mul_(scale)
@@ -66,7 +66,8 @@ def fake_quantize_fixed(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.
 
 def qdrop_mask(x: torch.Tensor, prob: float) -> torch.Tensor:
     """True where an element keeps its float value: drawn as a byte, so `prob` counts in 1/256 steps
-    (0.5 exactly); 2.4x faster than a float draw, which matters at 26M activations per step."""
+    (0.5 exactly); 1.7x faster than a float draw (`benchmarks/quantizer_kernels.py`), which matters at
+    26M activations per step."""
     threshold = min(round(prob * 256), 255)
     return torch.randint_like(x, 0, 256, dtype=torch.uint8) < threshold
 
@@ -187,8 +188,9 @@ class FakeQuantizer(nn.Module):
     def learned_forward(self, x: torch.Tensor) -> torch.Tensor:
         """Learned step (LSQ) in PyTorch's fused kernel: the forward of `fake_quantize`, LSQ's gradients.
 
-        Same values as `fake_quantize(x, scale_grad(s, g), z, ...)` (tests), 2.5x faster on CPU, since
-        the composed version's eight elementwise passes and their backward dominate a BRECQ step. The
+        Same values as `fake_quantize(x, scale_grad(s, g), z, ...)` (tests), 1.5x faster on CPU for forward
+        plus backward (`benchmarks/quantizer_kernels.py`): the composed version's elementwise passes and
+        their backward weigh heavily in a BRECQ step. The
         kernel decides in-range in its backward as round(x / s + z), the forward as round(x / s) + z: at an
         exact tie just outside the range the gradient passes (about 1 element in 10^7).
         """
@@ -208,8 +210,8 @@ class FakeQuantizer(nn.Module):
     def fused_forward(self, x: torch.Tensor) -> torch.Tensor:
         """Fixed step, bit-identical to `fake_quantize` and to torch.fake_quantize_* (tests).
 
-        Without a gradient to carry: five in-place passes over a copy, 6-10x faster on CPU than PyTorch's
-        fused kernel (which also builds a mask). With one: the fused kernel, for its straight-through
+        Without a gradient to carry: five in-place passes over a copy, 12x faster on CPU than PyTorch's
+        fused kernel (which also builds a mask; `benchmarks/quantizer_kernels.py`). With one: the fused kernel, for its straight-through
         backward.
         """
         if not (x.requires_grad and torch.is_grad_enabled()):
