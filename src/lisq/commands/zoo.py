@@ -47,6 +47,18 @@ def register(subparsers) -> None:
     imp.set_defaults(func=run_import)
 
 
+def _school_members(dataset: str) -> set[str]:
+    """`arch.dataset` names of the teachers in the dataset's shipped default school (empty if it has none)."""
+    from lisq.errors import LisqError
+    from lisq.school import default_school
+
+    try:
+        names = default_school(dataset).names()
+    except LisqError:
+        return set()
+    return {n if "." in n else f"{n}.{dataset}" for n in names}
+
+
 def zoo_rows(dataset: str | None = None) -> list[dict]:
     """One row per shipped `arch.dataset` weight file; without `dataset` also architectures with none."""
     rows = []
@@ -57,13 +69,15 @@ def zoo_rows(dataset: str | None = None) -> list[dict]:
         rows.append({
             "name": name, "arch": arch, "dataset": ds, "family": get_entry(arch).family,
             "params": record.get("params"), "pretrained": True, "test_top1": record.get("test_top1"),
+            "role": "teacher" if name in _school_members(ds) else "student",
         })
     if dataset is None:
         with_weights = {split_name(n)[0] for n in shipped}
         for arch in list_models():
             if arch not in with_weights:
                 rows.append({"name": arch, "arch": arch, "dataset": None, "family": get_entry(arch).family,
-                             "params": num_params(create_model(arch)), "pretrained": False, "test_top1": None})
+                             "params": num_params(create_model(arch)), "pretrained": False, "test_top1": None,
+                             "role": None})
     return rows
 
 
@@ -76,10 +90,10 @@ def run_list(args) -> int:
     if args.json:
         print(json.dumps(rows))
         return 0
-    print(f"{'name':26s} {'family':11s} {'params':>8s}  test_top1")
+    print(f"{'name':26s} {'family':11s} {'params':>8s}  test_top1  role")
     for r in rows:
         top1 = f"{100 * r['test_top1']:.2f}" if r["test_top1"] is not None else "-"
-        print(f"{r['name']:26s} {r['family']:11s} {r['params'] or 0:8d}  {top1}")
+        print(f"{r['name']:26s} {r['family']:11s} {r['params'] or 0:8d}  {top1:>9s}  {r.get('role') or '-'}")
     return 0
 
 
