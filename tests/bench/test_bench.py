@@ -79,6 +79,14 @@ def test_plan_headline_cells_get_every_seed(recipe):
     assert headline == sorted(headline, reverse=True)  # every seed's headline cells before the extras
 
 
+def test_plan_without_headline_settings_has_each_cell_once(tmp_path):
+    path = tmp_path / "plain.yaml"
+    settings = [{k: v for k, v in s.items() if k != "headline"} for s in RECIPE["settings"]]
+    path.write_text(yaml.safe_dump({**RECIPE, "settings": settings}))
+    cells = plan(load_bench_config(path))
+    assert len(cells) == 2 * 2 * 2 * 2 and len({c.key for c in cells}) == len(cells)
+
+
 def test_quick_overrides(recipe):
     cfg = load_bench_config(recipe, quick=True)
     assert cfg.seeds == (0,) and [s.name for s in cfg.students] == ["resnet8"]

@@ -178,13 +178,10 @@ def test_eval_imagenet_sample_with_a_stand_in_model(capsys):
     assert json.loads(out)["n"] == 50
 
 
-def test_cifar10_demo_imports_the_outside_student_and_reports(home, tmp_path, capsys, monkeypatch):
-    """`lisq demo --dataset cifar10` at tiny size: the shipped CIFAR-10 school synthesizes, the published
-    outside student is imported on first use (a stand-in served from a file:// URL), and the report has
-    the three top-1 figures."""
+def serve_outside_resnet20a(tmp_path, monkeypatch) -> None:
+    """A random resnet20a checkpoint in the published format, served from a file:// URL as the catalogue's."""
     import dataclasses
 
-    from lisq.commands import demo
     from lisq.models import create_model
     from lisq.zoo import outside
 
@@ -195,6 +192,37 @@ def test_cifar10_demo_imports_the_outside_student_and_reports(home, tmp_path, ca
     entry = dataclasses.replace(outside.CATALOGUE["resnet20a.cifar10"], filename=served.name, url=served.as_uri(),
                                 sha256=outside.sha256_of(served))
     monkeypatch.setitem(outside.CATALOGUE, "resnet20a.cifar10", entry)
+
+
+def test_bench_imports_a_published_outside_student_once(home, tmp_path, capsys, monkeypatch):
+    serve_outside_resnet20a(tmp_path, monkeypatch)
+    recipe = tmp_path / "c10.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "name": "c10", "dataset": "cifar10", "num_images": 8, "seeds": [0], "out": str(tmp_path / "res"),
+        "generators": [{"name": "gaussian"}], "judges": ["resnet20a.cifar10"],
+        "students": [{"name": "resnet20a.cifar10", "held_out": True}],
+        "settings": [{"method": "minmax", "w_bits": 8, "a_bits": 8}],
+    }))
+    try:
+        code, out, err = cli(capsys, "bench", "--config", recipe)
+        assert code == 0, err
+        assert (out + err).count("importing the published resnet20a.cifar10") == 1
+        assert (home / "weights" / "resnet20a.cifar10.json").is_file()
+        rows = list(__import__("csv").DictReader((tmp_path / "res" / "results.csv").open()))
+        (row,) = rows
+        assert row["student"] == "resnet20a.cifar10" and float(row["top1"]) >= 0
+    finally:
+        for suffix in ("json", "safetensors"):  # the module's other tests see the fixture as it was
+            (home / "weights" / f"resnet20a.cifar10.{suffix}").unlink(missing_ok=True)
+
+
+def test_cifar10_demo_imports_the_outside_student_and_reports(home, tmp_path, capsys, monkeypatch):
+    """`lisq demo --dataset cifar10` at tiny size: the shipped CIFAR-10 school synthesizes, the published
+    outside student is imported on first use (a stand-in served from a file:// URL), and the report has
+    the three top-1 figures."""
+    from lisq.commands import demo
+
+    serve_outside_resnet20a(tmp_path, monkeypatch)
     monkeypatch.setitem(demo.DEMOS, "cifar10", {**demo.DEMOS["cifar10"], "num_images": 8, "synth_iters": 2,
                                                  "batch_size": 8, "quant_iters": 2})
     code, out, err = cli(capsys, "demo", "--dataset", "cifar10", "--out", tmp_path / "demo", "--quiet")

@@ -38,7 +38,8 @@ class Cell:
 
 def plan(cfg: BenchConfig) -> list[Cell]:
     """All cells: headline settings for every seed first (seed by seed), then the other settings with the
-    first seed only, so an interrupted run has the seed-averaged headline table before the extras."""
+    first seed only, so an interrupted run has the seed-averaged headline table before the extras. A recipe
+    with no headline setting runs every setting for every seed, once."""
     any_headline = any(s.headline for s in cfg.settings)
     cells = []
     for seed in cfg.seeds:
@@ -48,9 +49,9 @@ def plan(cfg: BenchConfig) -> list[Cell]:
                     continue
                 for student in cfg.students:
                     cells.append(Cell(gen, student, setting, seed))
-    for gen in cfg.generators:
+    for gen in cfg.generators if any_headline else ():
         for setting in cfg.settings:
-            if any_headline and setting.headline:
+            if setting.headline:
                 continue
             for student in cfg.students:
                 cells.append(Cell(gen, student, setting, cfg.seeds[0]))
@@ -338,6 +339,10 @@ def run_bench(cfg: BenchConfig, out: str | Path | None = None, quiet: bool = Fal
             unknown = set(values or ()) - known[key]
             if unknown:
                 raise LisqError(f"--{key} {','.join(sorted(unknown))}: not in the recipe; choose from {','.join(sorted(known[key]))}")
+    from lisq.zoo.outside import ensure_published
+
+    for name in dict.fromkeys([s.name for s in cfg.students] + list(cfg.judges)):
+        ensure_published(name, cfg.dataset, None if quiet else tqdm.write)  # outside students, once, before the workers
     Bench(cfg, out, quiet).run(jobs, threads, only)
     write_report(out, cfg)
     return out

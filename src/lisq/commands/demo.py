@@ -44,19 +44,6 @@ DEMOS["cifar10"] = {
 }
 
 
-def ensure_student(name: str, dataset: str, say) -> None:
-    """Import a published outside student on first use (local copy or one checked download)."""
-    from lisq.models import pretrained_path
-    from lisq.models.published import CATALOGUE
-    from lisq.zoo.outside import import_checkpoint
-
-    if name in CATALOGUE and pretrained_path(name) is None:
-        arch = name.partition(".")[0]
-        say(f"importing the published {name} (held out: nobody on this project trained it)")
-        record, path = import_checkpoint(arch, dataset)
-        say(f"{name}: {100 * record['test_top1']:.2f} % on the real test split, saved in {path.parent}")
-
-
 def register(subparsers) -> None:
     p = subparsers.add_parser("demo", help="synthesize from the shipped school, quantize a held-out student, compare")
     p.add_argument("--out", default=None, help="where the demo writes (default: ~/.cache/lisq/demo)")
@@ -84,6 +71,7 @@ def run(args) -> int:
     from lisq.quant.qdir import input_spec_of, load_quantized
     from lisq.quant.run import quantize_reference
     from lisq.school import SynthConfig, synthesize
+    from lisq.zoo.outside import ensure_published
 
     dataset = get_dataset(args.dataset)
     if dataset.name not in DEMOS:
@@ -107,7 +95,7 @@ def run(args) -> int:
         synthesize(lis_dir, synth, resume=lis_dir.exists(), quiet=args.quiet, threads="auto")
         (lis_dir / ".demo_done").write_text("ok\n")
     student = cfg["student"]
-    ensure_student(student, dataset.name, say)
+    ensure_published(student, dataset.name, say)
     quality = inspect_dataset(lis_dir, cfg["judges"])
     test = dataset.split(dataset.evaluation_split)
     say(f"full-precision {student} on the real {dataset.name} {test.split} split")

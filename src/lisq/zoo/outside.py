@@ -15,7 +15,7 @@ from pathlib import Path
 from lisq.errors import LisqError
 from lisq.models.published import CATALOGUE, IMAGENET_MEAN, IMAGENET_STD, OutsideCheckpoint, lookup
 
-__all__ = ["CATALOGUE", "IMAGENET_MEAN", "IMAGENET_STD", "OutsideCheckpoint", "fetch", "import_checkpoint", "lookup",
+__all__ = ["CATALOGUE", "IMAGENET_MEAN", "IMAGENET_STD", "OutsideCheckpoint", "ensure_published", "fetch", "import_checkpoint", "lookup",
            "search_dirs", "sha256_of"]
 
 def search_dirs(dataset: str) -> list[Path]:
@@ -108,3 +108,17 @@ def import_checkpoint(arch: str, dataset: str | None, weights: str | None = None
     save_weights(model, out / f"{name}.safetensors")
     atomic_write(out / f"{name}.json", lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2) + "\n"))
     return record, out / f"{name}.safetensors"
+
+
+def ensure_published(name: str, dataset: str, say=None) -> None:
+    """Import a published outside model (`resnet20a.cifar10`...) on first use: a local copy or one checked
+    download, as `lisq zoo import` does. Names not in the catalogue, or already imported, are left alone."""
+    from lisq.models import pretrained_path
+
+    if name not in CATALOGUE or pretrained_path(name) is not None:
+        return
+    if say:
+        say(f"importing the published {name} (held out: nobody on this project trained it)")
+    record, path = import_checkpoint(name.partition(".")[0], dataset)
+    if say:
+        say(f"{name}: {100 * record['test_top1']:.2f} % on the real test split, saved in {path.parent}")
