@@ -296,12 +296,19 @@ def test_shipped_recipes_load_and_ablations_share_one_baseline():
     lite = load_bench_config(root / "imagenet_lite.yaml")
     assert lite.dataset == "imagenet" and len(plan(lite)) == 32 and lite.num_images >= 128
     assert [s.name for s in lite.students if s.held_out] == ["effnet:lite2"]
-    baselines = set()
+    c10 = load_bench_config(root / "cifar10.yaml")
+    assert c10.dataset == "cifar10" and len(c10.seeds) == 3
+    assert {s.name for s in c10.students if s.held_out} == {"mobilenetv2_050.cifar10", "resnet20a.cifar10", "resnet32a.cifar10"}
+    assert {g.name for g in c10.generators} == {"gaussian", "real", "zeroq", "deepinversion", "lis", "mixmix"}
+    baselines: dict[str, set] = {}  # per shared data_dir (one per dataset): one `lis` baseline
     for path in sorted((root / "ablations").glob("*.yaml")):
         cfg = load_bench_config(path)
-        assert all(s.held_out for s in cfg.students) and cfg.data_dir == "results/ablations/data"
-        baselines |= {(g.name, g.sampler, g.synth, g.teachers) for g in cfg.generators if g.key == "lis"}
-    assert len(baselines) == 1
+        assert all(s.held_out for s in cfg.students)
+        assert cfg.data_dir == ("results/ablations/data" if cfg.dataset == "fmnist" else f"results/ablations/{cfg.dataset}-data")
+        baselines.setdefault(cfg.data_dir, set()).update(
+            (g.name, g.sampler, g.synth, g.teachers) for g in cfg.generators if g.key == "lis")
+    assert set(baselines) == {"results/ablations/data", "results/ablations/cifar10-data"}
+    assert all(len(b) == 1 for b in baselines.values())
 
 
 def test_generator_num_images_overrides_recipe(recipe, tmp_path, fake):
