@@ -330,3 +330,13 @@ def test_only_runs_the_selected_cells_and_the_rest_later(recipe, tmp_path, fake)
         assert len(list(csv.DictReader(f))) == 12
     with pytest.raises(LisqError, match="not in the recipe"):
         run_bench(cfg, tmp_path / "res", quiet=True, only={"students": {"resnet99"}})
+
+
+def test_report_names_a_student_without_cells_instead_of_nan(recipe):
+    from lisq.bench.report import markdown_table
+
+    rows = [{"generator": "gaussian", "sampler": "", "student": "resnet8", "method": "minmax", "w_bits": "8",
+             "a_bits": "8", "seed": "0", "top1": "0.5", "fp_top1": "0.9"}]
+    text = markdown_table(rows, load_bench_config(recipe))
+    assert "### resnet8 (in-pool, full precision 90.00)" in text
+    assert "### mobilenetv2_050 (held-out, no cell yet)" in text and "nan" not in text

@@ -43,7 +43,8 @@ def markdown_table(rows: list[dict], cfg: BenchConfig) -> str:
     lines = []
     for student in cfg.students:
         tag = "held-out" if student.held_out else "in-pool"
-        lines.append(f"\n### {student.name} ({tag}, full precision {fp.get(student.name, float('nan')):.2f})\n")
+        full = f"full precision {fp[student.name]:.2f}" if student.name in fp else "no cell yet"
+        lines.append(f"\n### {student.name} ({tag}, {full})\n")
         lines.append("| generator | " + " | ".join(settings) + " |")
         lines.append("|---" * (len(settings) + 1) + "|")
         for g in gens:
