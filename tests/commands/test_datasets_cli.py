@@ -2,6 +2,7 @@
 `lisq zoo train`), ImageNet evaluation of a stand-in 1000-class model, and the label-space refusals:
 each one line on stderr and exit 2."""
 
+import csv
 import json
 import os
 from pathlib import Path
@@ -208,8 +209,7 @@ def test_bench_imports_a_published_outside_student_once(home, tmp_path, capsys, 
         assert code == 0, err
         assert (out + err).count("importing the published resnet20a.cifar10") == 1
         assert (home / "weights" / "resnet20a.cifar10.json").is_file()
-        rows = list(__import__("csv").DictReader((tmp_path / "res" / "results.csv").open()))
-        (row,) = rows
+        (row,) = list(csv.DictReader((tmp_path / "res" / "results.csv").open()))
         assert row["student"] == "resnet20a.cifar10" and float(row["top1"]) >= 0
     finally:
         for suffix in ("json", "safetensors"):  # the module's other tests see the fixture as it was

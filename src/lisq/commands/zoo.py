@@ -63,13 +63,14 @@ def zoo_rows(dataset: str | None = None) -> list[dict]:
     """One row per shipped `arch.dataset` weight file; without `dataset` also architectures with none."""
     rows = []
     shipped = list_pretrained(dataset)
+    members: dict[str, set[str]] = {}  # dataset -> its default school's teachers, read once
     for name in shipped:
         arch, ds = split_name(name)
         record = pretrained_record(name) or {}
         rows.append({
             "name": name, "arch": arch, "dataset": ds, "family": get_entry(arch).family,
             "params": record.get("params"), "pretrained": True, "test_top1": record.get("test_top1"),
-            "role": "teacher" if name in _school_members(ds) else "student",
+            "role": "teacher" if name in members.setdefault(ds, _school_members(ds)) else "student",
         })
     if dataset is None:
         with_weights = {split_name(n)[0] for n in shipped}
