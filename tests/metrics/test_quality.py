@@ -109,3 +109,31 @@ def test_inspect_reuses_the_judges_outputs_on_the_real_reference(tmp_path, tiny_
     ref_a, ref_b = first["judges"]["resnet14"]["real_reference"], second["judges"]["resnet14"]["real_reference"]
     assert ref_a == ref_b and ref_a["n"] == 20
     assert first["judges"]["resnet14"]["frechet"] != second["judges"]["resnet14"]["frechet"]
+
+
+def test_grid_caps_tiles_and_rows_for_large_sparse_sets(tmp_path):
+    """128 ImageNet-size images of 128 different classes: a small picture, not a 1000-row canvas of 240 px tiles."""
+    from PIL import Image
+
+    from lisq.metrics.inspect import save_grid
+
+    pixels = torch.zeros(128, 3, 240, 240)
+    pixels[:, 0] = 1.0  # all red
+    save_grid(pixels, torch.arange(128) * 7, 1000, 8, tmp_path / "g.png")
+    with Image.open(tmp_path / "g.png") as im:
+        assert im.size == (8 * (96 + 2), 16 * (96 + 2))
+        assert im.getpixel((1 + 48, 1 + 48)) == (255, 0, 0)  # a tile's centre is the image, shrunk
+        assert im.getpixel((0, 0)) == (255, 255, 255)  # the 1 px border
+
+
+def test_grid_keeps_a_row_per_class_for_small_images(tmp_path):
+    from PIL import Image
+
+    from lisq.metrics.inspect import save_grid
+
+    labels = torch.arange(40) % 10
+    pixels = (labels.float() / 9).view(40, 1, 1, 1).expand(40, 1, 28, 28).contiguous()  # class c has grey level c/9
+    save_grid(pixels, labels, 10, 4, tmp_path / "g.png")
+    with Image.open(tmp_path / "g.png") as im:
+        assert im.size == (4 * (56 + 2), 10 * (56 + 2))
+        assert [im.getpixel((30, r * 58 + 30)) for r in range(10)] == [round(c / 9 * 255) for c in range(10)]

@@ -12,20 +12,35 @@ from PIL import Image
 from lisq.errors import LisqError
 
 
-def save_grid(pixels: torch.Tensor, labels: torch.Tensor, num_classes: int, per_class: int, path: Path, scale: int = 2) -> None:
-    """One row per class, `per_class` images each (first ones in manifest order), upscaled `scale` times."""
+def save_grid(pixels: torch.Tensor, labels: torch.Tensor, num_classes: int, per_class: int, path: Path, scale: int = 2,
+              max_tile: int = 96, max_rows: int = 16) -> None:
+    """A picture of the set: one row per class (first `per_class` images of each, in manifest order).
+
+    Small images are upscaled `scale` times; tiles are shrunk to at most `max_tile` px a side, so a set of
+    240 px ImageNet images gives a grid of a few MB, not tens. With more than `max_rows` classes present
+    (ImageNet: one image for each of many classes) the first `max_rows * per_class` images in label order
+    are laid out `per_class` to a row instead."""
     from lisq.models.checkpoint import atomic_write
 
     _, c, h, w = pixels.shape
-    grid = np.full((num_classes * (h + 2), per_class * (w + 2), c), 255, dtype=np.uint8)
-    for cls in range(num_classes):
-        idx = (labels == cls).nonzero().flatten()[:per_class].tolist()
+    present = sorted(set(labels.tolist()) & set(range(num_classes)))
+    if len(present) <= max_rows:
+        rows = [(labels == cls).nonzero().flatten()[:per_class].tolist() for cls in present]
+    else:
+        order = sorted(range(len(labels)), key=lambda i: (int(labels[i]), i))[: max_rows * per_class]
+        rows = [order[r : r + per_class] for r in range(0, len(order), per_class)]
+    shrink = min(1.0, max_tile / (max(h, w) * scale))
+    th, tw = max(1, round(h * scale * shrink)), max(1, round(w * scale * shrink))
+    grid = np.full((max(len(rows), 1) * (th + 2), per_class * (tw + 2), c), 255, dtype=np.uint8)
+    for r, idx in enumerate(rows):
         for j, i in enumerate(idx):
-            img = (pixels[i].permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()
-            grid[cls * (h + 2) + 1 : cls * (h + 2) + 1 + h, j * (w + 2) + 1 : j * (w + 2) + 1 + w] = img
+            arr = (pixels[i].permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()
+            tile = Image.fromarray(arr[..., 0] if c == 1 else arr)
+            tile = tile.resize((tw, th), Image.NEAREST if shrink == 1.0 else Image.LANCZOS)
+            arr = np.asarray(tile)
+            grid[r * (th + 2) + 1 : r * (th + 2) + 1 + th, j * (tw + 2) + 1 : j * (tw + 2) + 1 + tw] = arr[..., None] if c == 1 else arr
     image = Image.fromarray(grid[..., 0] if c == 1 else grid)
-    image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
-    atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
+    atomic_write(path, lambda tmp: image.save(tmp, format="PNG", optimize=True))
 
 
 # Judge outputs on the real reference images, per process: a bench inspects many synthetic sets against the
