@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The CIFAR-10 school's remaining trainings (issue 13), one after another on one thread, each resumable.
+#
+#     source .venv/bin/activate && OMP_NUM_THREADS=1 nohup bash benchmarks/train_cifar10_school.sh > /tmp/train/cifar10_school.log 2>&1 &
+#
+# Safe to start again after a session ends: a model whose record already has the queued epochs is skipped,
+# an unfinished one resumes from its last finished epoch (checkpoints in src/lisq/models/weights/.train/).
+# vgg7 is retrained at 45 epochs only while fewer than two teachers reach 87 % (its 30-epoch record: 86.90).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=src/lisq/models/weights
+QUEUE=("shufflenetv2_32 30" "resnet14 45" "densenet_s 45" "vgg7 45")
+
+record_epochs() {  # epochs in ARCH's shipped CIFAR-10 record, 0 when there is none
+    python -c "import json,sys,pathlib; p=pathlib.Path('$OUT/$1.cifar10.json'); print(json.loads(p.read_text())['epochs'] if p.is_file() else 0)"
+}
+teachers_at_87() {
+    python -c "import json,pathlib; print(sum(json.loads(p.read_text())['test_top1'] >= 0.87 for p in pathlib.Path('$OUT').glob('*.cifar10.json') if not p.name.startswith(('resnet20a', 'resnet32a', 'mobilenetv2_050'))))"
+}
+
+for item in "${QUEUE[@]}"; do
+    read -r arch epochs <<< "$item"
+    if [ "$(record_epochs "$arch")" -ge "$epochs" ]; then
+        echo "$arch: record has $epochs epochs already, skipped"; continue
+    fi
+    if [ "$arch" = vgg7 ] && [ "$(teachers_at_87)" -ge 2 ]; then
+        echo "vgg7: two teachers already reach 87 %, not retrained"; continue
+    fi
+    resume=()
+    [ -f "$OUT/.train/$arch.cifar10.pt" ] && resume=(--resume)
+    echo "$(date -u +%FT%TZ) training $arch for $epochs epochs ${resume[*]}"
+    lisq zoo train "$arch" --dataset cifar10 --epochs "$epochs" --threads 1 --out "$OUT" "${resume[@]}"
+done
+echo "$(date -u +%FT%TZ) queue done"
