@@ -7,7 +7,7 @@ import yaml
 
 from lisq.bench import load_bench_config, run_bench
 from lisq.bench import runner as runner_mod
-from lisq.bench.runner import plan
+from lisq.bench.runner import plan, synth_request
 from lisq.errors import LisqError
 
 RECIPE = {
@@ -300,15 +300,20 @@ def test_shipped_recipes_load_and_ablations_share_one_baseline():
     assert c10.dataset == "cifar10" and len(c10.seeds) == 3
     assert {s.name for s in c10.students if s.held_out} == {"mobilenetv2_050.cifar10", "resnet20a.cifar10", "resnet32a.cifar10"}
     assert {g.name for g in c10.generators} == {"gaussian", "real", "zeroq", "deepinversion", "lis", "mixmix"}
-    baselines: dict[str, set] = {}  # per shared data_dir (one per dataset): one `lis` baseline
+    # per shared data_dir (one per dataset; ImageNet's ablation shares the recipe's): one `lis` baseline
+    shared = {"fmnist": "results/ablations/data", "cifar10": "results/ablations/cifar10-data", "imagenet": "results/imagenet-lite/data"}
+    baselines: dict[str, set] = {}
     for path in sorted((root / "ablations").glob("*.yaml")):
         cfg = load_bench_config(path)
         assert all(s.held_out for s in cfg.students)
-        assert cfg.data_dir == ("results/ablations/data" if cfg.dataset == "fmnist" else f"results/ablations/{cfg.dataset}-data")
+        assert cfg.data_dir == shared[cfg.dataset]
         baselines.setdefault(cfg.data_dir, set()).update(
-            (g.name, g.sampler, g.synth, g.teachers) for g in cfg.generators if g.key == "lis")
-    assert set(baselines) == {"results/ablations/data", "results/ablations/cifar10-data"}
+            repr(synth_request(cfg, g, 0, cfg.num_images)) for g in cfg.generators if g.key == "lis")
+    assert set(baselines) == set(shared.values())
     assert all(len(b) == 1 for b in baselines.values())
+    # the ImageNet speed ablation's baseline is the recipe's own LIS set (read from disk, not synthesized again)
+    lite_lis = next(g for g in lite.generators if g.key == "lis")
+    assert baselines["results/imagenet-lite/data"] == {repr(synth_request(lite, lite_lis, 0, lite.num_images))}
 
 
 def test_generator_num_images_overrides_recipe(recipe, tmp_path, fake):
