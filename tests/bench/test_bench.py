@@ -345,3 +345,19 @@ def test_report_names_a_student_without_cells_instead_of_nan(recipe):
     text = markdown_table(rows, load_bench_config(recipe))
     assert "### resnet8 (in-pool, full precision 90.00)" in text
     assert "### mobilenetv2_050 (held-out, no cell yet)" in text and "nan" not in text
+
+
+def test_recipe_teachers_include_school_files_and_single_teachers(tmp_path):
+    """The bench imports published outside models before its workers: teachers of school files count too."""
+    from lisq.bench.runner import recipe_teachers
+
+    school = tmp_path / "s.yaml"
+    school.write_text(yaml.safe_dump({"dataset": "cifar10", "courses": [
+        {"name": "a", "teachers": ["resnet20.cifar10", {"model": "resnet20a"}]},
+        {"name": "b", "courses": [{"name": "c", "teachers": ["resnet32a.cifar10"]}]}]}))
+    raw = {**RECIPE, "dataset": "cifar10", "generators": [
+        {"name": "lis", "school": str(school)},
+        {"name": "deepinversion", "teachers": ["vgg7"]},
+        {"name": "lis", "label": "one", "sampler": "single", "synth": {"teacher": "mobilenetv2_100.cifar10"}}]}
+    assert recipe_teachers(load_bench_config_from(raw)) == [
+        "resnet20.cifar10", "resnet20a.cifar10", "resnet32a.cifar10", "vgg7.cifar10", "mobilenetv2_100.cifar10"]

@@ -161,3 +161,19 @@ def test_default_school_holds_out_judges():
     names = set(school.names())
     assert not names & {"mobilenetv2_050", "resnet14", "shufflenetv2_s"}
     assert len(names) >= 6 and len(school.root.courses) >= 3
+
+
+@pytest.mark.parametrize("outside", ["resnet20a", "resnet32a"])
+def test_cifar10_schools_with_an_outside_teacher_are_the_default_plus_that_teacher(outside):
+    """configs/school_cifar10_plus_*.yaml copy the default CIFAR-10 school: they must follow it as it grows."""
+    from pathlib import Path
+
+    from lisq.school.courses import default_school_path
+
+    root = Path(__file__).resolve().parents[2] / "configs"
+    default = yaml.safe_load(default_school_path("cifar10").read_text())
+    plus = yaml.safe_load((root / f"school_cifar10_plus_{outside}.yaml").read_text())
+    for course in default["courses"]:
+        if course["name"] == "resnet":
+            course["teachers"] = course["teachers"] + [f"{outside}.cifar10"]
+    assert plus["courses"] == default["courses"] and plus["dataset"] == "cifar10"

@@ -318,6 +318,30 @@ class Bench:
             raise
 
 
+def recipe_teachers(cfg: BenchConfig) -> list[str]:
+    """Every model reference the recipe's generators synthesize from: their teachers and their school files'
+    teachers (read as YAML, no weights loaded), registry names qualified with the recipe's dataset."""
+    from lisq.models.registry import weights_name
+
+    refs: list[str] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for entry in node.get("teachers", []) or []:
+                refs.append(str(entry.get("model", "")) if isinstance(entry, dict) else str(entry))
+            for child in node.get("courses", []) or []:
+                walk(child)
+
+    for gen in cfg.generators:
+        refs.extend(gen.teachers)
+        teacher = gen.synth_fields.get("teacher")
+        if teacher:
+            refs.append(str(teacher))
+        if gen.school and Path(gen.school).is_file():
+            walk(yaml.safe_load(Path(gen.school).read_text()) or {})
+    return [r if ("." in r or ":" in r) else weights_name(r, cfg.dataset) for r in dict.fromkeys(refs) if r]
+
+
 def run_bench(cfg: BenchConfig, out: str | Path | None = None, quiet: bool = False, jobs: int = 1,
               threads: int | None = None, only: dict[str, set[str]] | None = None) -> Path:
     """Run (or resume) every cell of `cfg`, then write the tables and plots. Returns the results dir.
@@ -341,8 +365,9 @@ def run_bench(cfg: BenchConfig, out: str | Path | None = None, quiet: bool = Fal
                 raise LisqError(f"--{key} {','.join(sorted(unknown))}: not in the recipe; choose from {','.join(sorted(known[key]))}")
     from lisq.zoo.outside import ensure_published
 
-    for name in dict.fromkeys([s.name for s in cfg.students] + list(cfg.judges)):
-        ensure_published(name, cfg.dataset, None if quiet else tqdm.write)  # outside students, once, before the workers
+    # outside students, judges and teachers, once, before the workers
+    for name in dict.fromkeys([s.name for s in cfg.students] + list(cfg.judges) + recipe_teachers(cfg)):
+        ensure_published(name, cfg.dataset, None if quiet else tqdm.write)
     Bench(cfg, out, quiet).run(jobs, threads, only)
     write_report(out, cfg)
     return out
