@@ -114,7 +114,7 @@ def bench_synth(args, teachers: list[nn.Module], amp: str, channels_last: bool, 
     school = school_from_modules(specs)
     cfg = SynthConfig(generator="lis", num_images=2 * args.batch_size, batch_size=args.batch_size, iters=args.synth_iters,
                       sampler="all", k=len(specs), a_tv=1e-4, tv_norm="l2", a_l2=1e-5, jitter=max(args.image_size // 8, 1),
-                      amp=amp, channels_last=channels_last).resolved()
+                      amp=amp, channels_last=channels_last, speed="full").resolved()
     cfg = resolve_canvas(cfg, school)
     warm = Synthesizer(replace(cfg, iters=2), school, device)
     try:

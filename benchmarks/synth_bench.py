@@ -31,7 +31,7 @@ from lisq.school.synth import Synthesizer, resolve_canvas, resolve_school
 
 def _setup(args):
     cfg = SynthConfig(generator=args.generator, batch_size=args.batch_size, iters=args.iters, num_images=args.batch_size * args.batches,
-                      k=args.k, sampler=args.sampler, amp=args.amp, channels_last=args.channels_last,
+                      k=args.k, sampler=args.sampler, amp=args.amp, channels_last=args.channels_last, speed="full",
                       dataset=args.dataset).resolved()
     school = resolve_school(cfg, args.teachers, args.school)
     cfg = resolve_canvas(cfg, school)

@@ -54,7 +54,7 @@ def main() -> None:
     judges = [judge_from_reference(j) for j in args.judges.split(",")]
     for point in parse_grid(args.grid):
         name = args.generator + "".join(f"_{k}{v}" for k, v in point.items())
-        cfg = SynthConfig(generator=args.generator, num_images=args.num_images, seed=args.seed, **point)
+        cfg = SynthConfig(generator=args.generator, num_images=args.num_images, seed=args.seed, **{"speed": "full", **point})
         t0 = time.time()
         synthesize(Path(args.out) / name, cfg, teachers=args.teachers, school=args.school, overwrite=True, quiet=True)
         seconds = time.time() - t0

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 GENERATORS = ("lis", "mixmix", "deepinversion", "zeroq", "real", "gaussian")
-SETTINGS = {"num_images": 6, "batch_size": 3, "iters": 3, "seed": 7}
+SETTINGS = {"num_images": 6, "batch_size": 3, "iters": 3, "seed": 7, "speed": "full"}  # full: the loop as pinned
 FIXTURE = Path(__file__).parent / "fixtures" / "synth_pin.npz"
 
 

@@ -35,9 +35,9 @@ def test_batches_stop_at_a_window_boundary_and_record_their_iterations(tmp_path)
     used = [r["iters"] for r in rows(tmp_path / "a")]
     assert all(10 <= u < 60 and u % 5 == 0 for u in used)  # tol 0.5: every batch stops early, at a window end
     assert summary["image_iters"] == sum(used)
-    synthesize(tmp_path / "b", SynthConfig(generator="lis", num_images=8, batch_size=4, iters=60, seed=3, k=2),
+    synthesize(tmp_path / "b", SynthConfig(generator="lis", num_images=8, batch_size=4, iters=60, seed=3, k=2, speed="full"),
                teachers=teachers, quiet=True)
-    assert "iters" not in rows(tmp_path / "b")[0]  # off by default: every batch runs all its iterations
+    assert "iters" not in rows(tmp_path / "b")[0]  # off in the full preset: every batch runs all its iterations
 
 
 @pytest.mark.dist

@@ -1,5 +1,5 @@
 """Multi-resolution synthesis: the first iterations run every teacher at a reduced input, the images come
-out at full size, and the default path is untouched."""
+out at full size, and the `full` speed preset is the loop without it."""
 
 import json
 
@@ -18,8 +18,8 @@ def test_low_res_phase_feeds_the_teachers_smaller_inputs_then_full_size(tmp_path
     summary = synthesize(tmp_path / "m", cfg, teachers=teachers, quiet=True)
     for h in hooks:
         h.remove()
-    passes = sizes[2:]  # after one probe pass per teacher when it is loaded
-    assert sizes[:2] == [28, 28] and passes[:12] == [14] * 12  # 6 iterations x 2 teachers at half of 28 px
+    passes = sizes[4:]  # after two probe passes per teacher when it is loaded: its own size, then the low-res size
+    assert sizes[:4] == [28, 14, 28, 14] and passes[:12] == [14] * 12  # 6 iterations x 2 teachers at half of 28 px
     assert passes[12:] == [28] * 8  # the other 4 iterations at full size
     assert summary["complete"]
     from PIL import Image
@@ -29,16 +29,16 @@ def test_low_res_phase_feeds_the_teachers_smaller_inputs_then_full_size(tmp_path
         assert im.size == (28, 28)
 
 
-def test_same_seed_same_bytes_and_off_by_default(tmp_path):
+def test_same_seed_same_bytes_and_off_in_the_full_preset(tmp_path):
     cfg = SynthConfig(generator="lis", num_images=4, batch_size=2, iters=8, k=2, lowres_iters=4)
     for name in ("a", "b"):
         synthesize(tmp_path / name, cfg, teachers=[tiny_a(), tiny_b()], quiet=True)
     pngs = lambda d: [p.read_bytes() for p in sorted((tmp_path / d).rglob("*.png"))]  # noqa: E731
     assert pngs("a") == pngs("b")
-    synthesize(tmp_path / "c", SynthConfig(generator="lis", num_images=4, batch_size=2, iters=8, k=2),
+    synthesize(tmp_path / "c", SynthConfig(generator="lis", num_images=4, batch_size=2, iters=8, k=2, speed="full"),
                teachers=[tiny_a(), tiny_b()], quiet=True)
     assert pngs("c") != pngs("a")
-    assert SynthConfig().lowres_iters == 0
+    assert SynthConfig().lowres_iters is None and SynthConfig(iters=8).with_speed("full").lowres_iters == 0
 
 
 @pytest.mark.parametrize("bad", [{"lowres_iters": 8}, {"lowres_iters": 2, "lowres_scale": 0}, {"lowres_iters": -1}])

@@ -269,17 +269,18 @@ def test_normalization_type_exported():
 
 
 def test_resume_a_dataset_written_before_newer_settings_existed(tmp_path):
-    """config.yaml as an older lisq wrote it (no schema, no grad_per_teacher/amp/channels_last/dataset keys,
+    """config.yaml as an older lisq wrote it (no schema, no grad_per_teacher/amp/channels_last/dataset/speed keys,
     teachers without a dataset): resuming it compares through the schema, finishes the missing batch, and
     gives the same bytes as an uninterrupted run. A config from a newer schema is refused with one line."""
     import shutil
 
     full, part = tmp_path / "full", tmp_path / "part"
-    synthesize(full, small(num_images=8, sampler="all"), school=school_yaml(tmp_path), quiet=True)
+    synthesize(full, small(num_images=8, sampler="all", speed="full"), school=school_yaml(tmp_path), quiet=True)
     shutil.copytree(full, part)
     config = yaml.safe_load((part / "config.yaml").read_text())
     del config["schema"]
-    for key in ("grad_per_teacher", "amp", "channels_last", "dataset"):
+    for key in ("grad_per_teacher", "amp", "channels_last", "dataset", "speed", "lowres_iters", "lowres_scale",
+                "stop_window", "stop_tol"):
         del config["synth"][key]
 
     def strip(node):
@@ -295,7 +296,7 @@ def test_resume_a_dataset_written_before_newer_settings_existed(tmp_path):
     (part / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     (part / ".shards" / "batch_000001.jsonl").unlink()
     (part / "manifest.jsonl").unlink()
-    synthesize(part, small(num_images=8, sampler="all"), school=school_yaml(tmp_path), quiet=True, resume=True)
+    synthesize(part, small(num_images=8, sampler="all", speed="full"), school=school_yaml(tmp_path), quiet=True, resume=True)
     assert tree_digest(part) == tree_digest(full)
     config["schema"] = 99
     (part / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))

@@ -15,7 +15,7 @@ from lisq.school.synth import Synthesizer, resolve_canvas, resolve_school
 
 
 def small(**kw) -> SynthConfig:
-    return SynthConfig(**{"generator": "lis", "num_images": 4, "batch_size": 4, "iters": 8, **kw})
+    return SynthConfig(**{"generator": "lis", "num_images": 4, "batch_size": 4, "iters": 8, "speed": "full", **kw})
 
 
 def batch_pixels(**kw) -> tuple[torch.Tensor, dict]:
@@ -121,7 +121,8 @@ def test_dataset_written_before_the_amp_settings_resumes(tmp_path):
     out = tmp_path / "d"
     synthesize(out, small(num_images=8), teachers=[tiny_a()], quiet=True, device="cpu", generator="deepinversion")
     config = yaml.safe_load((out / "config.yaml").read_text())
-    del config["synth"]["amp"], config["synth"]["channels_last"]
+    del config["synth"]["amp"], config["synth"]["channels_last"], config["synth"]["speed"]
+    config["schema"] = 2  # as a lisq before the speed presets wrote it
     (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     summary = synthesize(out, small(num_images=8), teachers=[tiny_a()], quiet=True, device="cpu",
                          generator="deepinversion", resume=True)

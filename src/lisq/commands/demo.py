@@ -51,6 +51,8 @@ def register(subparsers) -> None:
     from lisq.data.registry import add_dataset_arg
 
     add_dataset_arg(p, f"; demos: {', '.join(DEMOS)}")
+    p.add_argument("--speed", default=None, choices=["fast", "full"],
+                   help="synthesis speed preset (default: the dataset's, as for `lisq synth`)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
 
@@ -85,13 +87,15 @@ def run(args) -> int:
         print(f"[{time.time() - start:5.0f}s] {msg}", flush=True)
 
     prefix = "" if dataset.name == "fmnist" else f"{dataset.name}-"
-    lis_dir = root / f"{prefix}lis-n{cfg['num_images']}-K{cfg['synth_iters']}-k{cfg['k']}-s{cfg['seed']}"
+    speed = args.speed or dataset.synth_speed  # `lisq synth`'s default for this dataset
+    lis_dir = root / f"{prefix}lis-n{cfg['num_images']}-K{cfg['synth_iters']}-k{cfg['k']}-s{cfg['seed']}-{speed}"
     if (lis_dir / "manifest.jsonl").is_file() and (lis_dir / ".demo_done").is_file():
         say(f"using the cached LIS set in {lis_dir}")
     else:
-        say(f"synthesizing {cfg['num_images']} LIS images from the shipped {dataset.name} school (hierarchical courses)")
+        say(f"synthesizing {cfg['num_images']} LIS images from the shipped {dataset.name} school (hierarchical courses, "
+            f"speed {speed})")
         synth = SynthConfig(generator="lis", num_images=cfg["num_images"], iters=cfg["synth_iters"],
-                            batch_size=cfg["batch_size"], k=cfg["k"], seed=cfg["seed"], dataset=dataset.name)
+                            batch_size=cfg["batch_size"], k=cfg["k"], seed=cfg["seed"], dataset=dataset.name, speed=speed)
         synthesize(lis_dir, synth, resume=lis_dir.exists(), quiet=args.quiet, threads="auto")
         (lis_dir / ".demo_done").write_text("ok\n")
     student = cfg["student"]
@@ -106,12 +110,12 @@ def run(args) -> int:
                         round_lr=cfg["round_lr"], seed=cfg["seed"])
     for label, data in (("LIS (multi-teacher)", str(lis_dir)), ("Gaussian noise", "gaussian")):
         say(f"{cfg['method']} W{cfg['w_bits']}A{cfg['a_bits']} on {student} calibrated with {label}")
-        qdir = root / f"q-{prefix}{student}-{'lis' if data != 'gaussian' else 'gaussian'}-s{cfg['seed']}"
+        qdir = root / f"q-{prefix}{student}-{'lis-' + speed if data != 'gaussian' else 'gaussian'}-s{cfg['seed']}"
         quantize_reference(student, data, quant, qdir, dataset=dataset.name, num_samples=cfg["num_images"],
                            progress=not args.quiet)
         qmodel, meta = load_quantized(qdir)
         results[label] = evaluate(qmodel, test.batches(input_spec_of(meta), 500))["top1"]
-    report = {"config": cfg, "dataset": dataset.name, "top1": results, "quality": quality,
+    report = {"config": {**cfg, "speed": speed}, "dataset": dataset.name, "top1": results, "quality": quality,
               "seconds": round(time.time() - start, 1)}
     (root / f"{prefix}report.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"\n{student} (held out of the school) on {len(test):,} real {dataset.title or dataset.name} {test.split} images:")

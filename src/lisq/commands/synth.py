@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from dataclasses import fields
 from pathlib import Path
@@ -11,7 +12,7 @@ import yaml
 from lisq.data.registry import add_dataset_arg
 from lisq.errors import LisqError
 from lisq.precision import AMP_MODES
-from lisq.school.config import GENERATORS, SynthConfig
+from lisq.school.config import GENERATORS, SPEEDS, SynthConfig
 from lisq.school.courses import SAMPLERS
 from lisq.school.objective import TERMS
 
@@ -21,7 +22,7 @@ FLAG_FIELDS = {
     "num_images": int, "batch_size": int, "iters": int, "lr": float, "seed": int, "jitter": int, "sampler": str,
     "k": int, "resample_every": int, "teacher": str, "mix_prob": float, "image_size": int, "num_classes": int,
     "amp": str, "dataset": str, "stop_window": int, "stop_tol": float,
-    "lowres_iters": int, "lowres_scale": float,
+    "lowres_iters": int, "lowres_scale": float, "speed": str,
 }
 
 
@@ -49,13 +50,18 @@ def register(subparsers) -> None:
     p.add_argument("--teacher", default=None, help="the teacher of the single sampler (a name in the school)")
     p.add_argument("--mix-prob", type=float, default=None, help="CutMix probability per iteration (mixmix: 0.5)")
     p.add_argument("--image-size", type=int, default=None, help="output resolution (default: largest teacher input)")
+    p.add_argument("--speed", default=None, choices=list(SPEEDS),
+                   help="fast: channels_last, the first 3/4 of --iters at half size, stop a batch when its loss "
+                        "plateaus; full: every iteration at full size. Default: the dataset's (fast for fmnist and "
+                        "cifar10, full elsewhere); the flags below override single parts")
     p.add_argument("--lowres-iters", type=int, default=None,
-                   help="multi-resolution: run the first N iterations at --lowres-scale of the size (default 0: off)")
+                   help="multi-resolution: run the first N iterations at --lowres-scale of the size (0: off; "
+                        "default: --speed's, 3/4 of --iters for fast)")
     p.add_argument("--lowres-scale", type=float, default=None,
                    help=f"size of the low-resolution phase, relative (default {SynthConfig.lowres_scale})")
     p.add_argument("--stop-window", type=int, default=None,
                    help="stop a batch early when its loss plateaus: compare the means of successive windows of this "
-                        "many iterations (default 0: run all --iters)")
+                        "many iterations (0: run all --iters; default: --speed's, 20 for fast)")
     p.add_argument("--stop-tol", type=float, default=None,
                    help=f"relative loss drop per window below which a batch stops (default {SynthConfig.stop_tol})")
     p.add_argument("--num-classes", type=int, default=None)
@@ -66,8 +72,9 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads per worker (default: the cores other jobs leave free, re-checked as it runs)")
     p.add_argument("--amp", default=None, choices=AMP_MODES,
                    help="teacher passes under autocast: off (default), bf16 (CPU or GPU), fp16 (CUDA only)")
-    p.add_argument("--channels-last", dest="channels_last", action="store_true", default=None,
-                   help="run the teachers in NHWC memory order (faster convolutions on GPUs)")
+    p.add_argument("--channels-last", dest="channels_last", action=argparse.BooleanOptionalAction, default=None,
+                   help="run the teachers in NHWC memory order (1.1-1.3x on this project's CPU; default: --speed's, "
+                        "on for fast)")
     p.add_argument("--grad-per-teacher", dest="grad_per_teacher", action="store_true", default=None,
                    help="backpropagate one teacher at a time: memory of one teacher's graph instead of k (large teachers)")
     p.add_argument("--dry-run", action="store_true",
@@ -139,7 +146,7 @@ def dry_run(args, cfg: SynthConfig, school) -> int:
     print(yaml.safe_dump(plan, sort_keys=False) if not args.json else json.dumps(plan))
     print(f"lisq synth --dry-run: config valid; {final.num_batches} batches of {final.batch_size} "
           f"{final.channels}x{final.image_size}x{final.image_size} {final.dataset} images, "
-          f"{len(plan['teachers'])} teachers, nothing written")
+          f"{len(plan['teachers'])} teachers, speed {final.speed}, nothing written")
     return 0
 
 

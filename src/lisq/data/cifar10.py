@@ -176,6 +176,7 @@ def _register():
     return register_dataset(DatasetSpec(
         name="cifar10", classes=CLASSES, input=InputSpec(3, 32, MEAN, STD, 10, "cifar10"), splits=("train", "test"),
         load=_split, class_keys=CLASSES, title="CIFAR-10", description="CIFAR-10 (Krizhevsky 2009), 32x32 RGB, 50k train / 10k test",
+        synth_speed="fast",  # held-out W2A4 held with it, 3 seeds (RESULTS.md, "Synthesis speed")
         # the outside ResNets, never teachers of the default school (`lisq zoo import resnet20a --dataset cifar10`)
         held_out_judges=("resnet20a.cifar10", "resnet32a.cifar10"),
     ))

@@ -127,6 +127,7 @@ def _register():
     return register_dataset(DatasetSpec(
         name="fmnist", classes=CLASSES, input=FASHION_MNIST_SPEC, splits=("train", "test"), load=_split,
         title="Fashion-MNIST", description="Fashion-MNIST (Xiao et al. 2017), 28x28 grey, 60k train / 10k test",
+        synth_speed="fast",  # held-out W2A4 held with it, 3 seeds (RESULTS.md, "Synthesis speed")
         held_out_judges=("mobilenetv2_050", "resnet14", "shufflenetv2_s"),
     ))
 

@@ -41,6 +41,9 @@ class DatasetSpec:
     held_out_judges: tuple[str, ...] = ()  # lisq's own models kept out of the default school, for `inspect`
     calibration_split: str = "train"  # where `--data real` and the `real` generator draw from
     evaluation_split: str = "test"  # the default of `eval` and `inspect`'s Frechet reference
+    # the speed preset `lisq synth` uses by default here (lisq.school.config.SPEEDS): "fast" where it was measured
+    # to hold the held-out students' accuracy (RESULTS.md, "Synthesis speed"), "full" elsewhere
+    synth_speed: str = "full"
 
     @property
     def num_classes(self) -> int:

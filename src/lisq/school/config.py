@@ -57,7 +57,21 @@ register_generator("mixmix", GeneratorPreset(mix_prob=0.5))
 # Version of the resolved-config layout written to config.yaml (`schema:`). 1: before the key existed.
 # Rule that makes resume comparisons version-aware: a setting added later defaults to the behaviour
 # from before it existed, so an older config is read by filling its missing fields with the defaults.
-SCHEMA_VERSION = 2
+# 3: the speed preset (`speed`), after which channels_last, lowres_iters and stop_window default per dataset;
+# a config of schema < 3 ran with them off.
+SCHEMA_VERSION = 3
+
+# Speed presets (issue 14; measured in RESULTS.md, "Synthesis speed"). `full` is the loop as it was before
+# them: every iteration at full size, contiguous memory, all --iters. `fast` runs the teachers in
+# channels_last order, the first three quarters of the iterations at half size (`lowres_scale`), and stops
+# a batch once its loss plateaus (`stop_window` 20, `stop_tol`). A field set explicitly wins over the preset.
+# Which preset a synthesis gets by default is its dataset's (DatasetSpec.synth_speed).
+SPEEDS: dict[str, dict] = {
+    "full": {"channels_last": False, "lowres_fraction": 0.0, "stop_window": 0},
+    "fast": {"channels_last": True, "lowres_fraction": 0.75, "stop_window": 20},
+}
+# what a config of schema < 3 ran with (see normalise_resolved)
+_BEFORE_SPEED = {"speed": "full", "channels_last": False, "lowres_iters": 0, "stop_window": 0}
 
 
 @dataclass(frozen=True)
@@ -98,24 +112,30 @@ class SynthConfig:
     dataset: str | None = None  # label space; None: the school's (explicit teachers), else Fashion-MNIST
     max_restarts: int = 5
     amp: str = "off"
-    channels_last: bool = False
+    # "fast" or "full" (SPEEDS); None: the dataset's. It fills channels_last, lowres_iters and stop_window
+    # where those are None.
+    speed: str | None = None
+    channels_last: bool | None = None
     grad_per_teacher: bool = False
     term_weights: dict | None = None  # weights of objective terms registered without a field of their own
     # Stop a batch early when its total loss has plateaued: every `stop_window` iterations, stop if the mean
     # over the last window is less than `stop_tol` (relative) below the mean over the window before it.
     # 0 = off. Depends only on that batch's own losses, so world size and resume still give the same bytes.
-    stop_window: int = 0
+    stop_window: int | None = None
     stop_tol: float = 0.005
     # Multi-resolution: the first `lowres_iters` iterations optimise the canvas at `lowres_scale` of its size,
     # each teacher seeing its own input scaled alike; then the images are upsampled (bilinear) and the rest
     # run at full size with a fresh Adam state. 0 = off.
-    lowres_iters: int = 0
+    lowres_iters: int | None = None
     lowres_scale: float = 0.5
 
     def __post_init__(self):
         object.__setattr__(self, "amp", check_amp(self.amp))
-        object.__setattr__(self, "channels_last", bool(self.channels_last))
+        if self.channels_last is not None:
+            object.__setattr__(self, "channels_last", bool(self.channels_last))
         object.__setattr__(self, "grad_per_teacher", bool(self.grad_per_teacher))
+        if self.speed is not None and self.speed not in SPEEDS:
+            raise LisqError(f"unknown speed {self.speed!r}; choose one of {', '.join(SPEEDS)}")
         from lisq.school.courses import SAMPLERS
 
         if self.sampler is not None and self.sampler not in SAMPLERS:
@@ -126,11 +146,11 @@ class SynthConfig:
             raise LisqError("--num-images and --batch-size must be positive")
         if self.iters < 0:
             raise LisqError("--iters must be >= 0")
-        if self.lowres_iters < 0 or not 0 < self.lowres_scale <= 1:
+        if (self.lowres_iters or 0) < 0 or not 0 < self.lowres_scale <= 1:
             raise LisqError("lowres_iters must be >= 0 and lowres_scale in (0, 1]")
         if self.lowres_iters and self.lowres_iters >= self.iters:
             raise LisqError(f"lowres_iters ({self.lowres_iters}) must be below iters ({self.iters}): the last iterations run at full size")
-        if self.stop_window < 0 or self.stop_tol < 0:
+        if (self.stop_window or 0) < 0 or self.stop_tol < 0:
             raise LisqError("stop_window and stop_tol must be >= 0 (stop_window 0 turns early stopping off)")
         if self.lr_schedule not in ("cosine", "constant"):
             raise LisqError(f"lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
@@ -161,6 +181,22 @@ class SynthConfig:
         for name in ("jitter", "flip", "sampler", "mix_prob"):
             if getattr(self, name) is None:
                 fill[name] = getattr(p, name)
+        return replace(self, **fill)
+
+    def with_speed(self, default: str | None = None) -> SynthConfig:
+        """Fill channels_last, lowres_iters and stop_window (where None) from the speed preset: this config's
+        `speed`, else `default`, else its dataset's (`dataset_speed`). Explicit fields are kept."""
+        name = self.speed or default or dataset_speed(self.dataset)
+        if name not in SPEEDS:
+            raise LisqError(f"unknown speed {name!r}; choose one of {', '.join(SPEEDS)}")
+        preset = SPEEDS[name]
+        fill = {"speed": name}
+        if self.channels_last is None:
+            fill["channels_last"] = preset["channels_last"]
+        if self.lowres_iters is None:
+            fill["lowres_iters"] = int(self.iters * preset["lowres_fraction"])
+        if self.stop_window is None:
+            fill["stop_window"] = preset["stop_window"]
         return replace(self, **fill)
 
     @property
@@ -204,6 +240,13 @@ class SynthConfig:
         return cls.from_dict(data.get("synth", data), source=str(path))
 
 
+def dataset_speed(dataset: str | None) -> str:
+    """The speed preset a synthesis for `dataset` gets unless it names one (`folder:` data sets: "full")."""
+    from lisq.data import get_dataset
+
+    return get_dataset(dataset or "fmnist").synth_speed
+
+
 def normalise_resolved(config: dict) -> dict:
     """A dataset's resolved config (config.yaml) of any schema version, in this version's layout.
 
@@ -220,7 +263,12 @@ def normalise_resolved(config: dict) -> dict:
         synth = dict(out["synth"])
         if version < 2:
             synth.setdefault("dataset", "fmnist")  # schema 1 knew only Fashion-MNIST's label space
-        out["synth"] = SynthConfig.from_dict(synth, source="config.yaml").to_dict()
+        if version < 3:
+            for key, value in _BEFORE_SPEED.items():
+                synth.setdefault(key, value)
+        normal = SynthConfig.from_dict(synth, source="config.yaml").to_dict()
+        normal.pop("speed", None)  # a name for the fields it filled: those are compared, not the name
+        out["synth"] = normal
     if isinstance(out.get("school"), dict):
         out["school"] = _normalise_school(out["school"])
     return out

@@ -62,6 +62,8 @@ class Synthesizer:
     """Runs the inversion for single batches; holds the school, the canvas and the loaded teachers."""
 
     def __init__(self, cfg: SynthConfig, school: School | None, device: torch.device, quiet: bool = True):
+        if cfg.speed is None or None in (cfg.channels_last, cfg.lowres_iters, cfg.stop_window):
+            cfg = cfg.with_speed()  # as plan_synthesis does: the dataset's speed preset
         self.cfg, self.school, self.device, self.quiet = cfg, school, device, quiet
         self.preset = cfg.preset
         self.canvas = cfg.canvas
@@ -81,7 +83,8 @@ class Synthesizer:
         if index not in self._teachers:
             spec = self.school.teachers[index]
             self._teachers[index] = Teacher(spec, self.canvas, self.device, channels_last=self.cfg.channels_last,
-                                            any_size=bool(self.cfg.lowres_iters))
+                                            any_size=bool(self.cfg.lowres_iters),
+                                            low_scale=self.cfg.lowres_scale if self.cfg.lowres_iters else None)
         return self._teachers[index]
 
     def close(self) -> None:

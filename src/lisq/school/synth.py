@@ -38,6 +38,7 @@ def plan_synthesis(config: SynthConfig | None = None, *, teachers=None, school=N
     cfg = replace(config or SynthConfig(), **overrides).resolved()
     school_obj = resolve_school(cfg, teachers, school)
     cfg = resolve_canvas(cfg, school_obj)
+    cfg = cfg.with_speed()  # the dataset's speed preset unless the config names one
     if cfg.sampler == "single" and school_obj is not None and cfg.teacher is not None:
         school_obj.index(cfg.teacher)
     return cfg, school_obj

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -145,7 +146,7 @@ class Teacher:
     """
 
     def __init__(self, spec: TeacherSpec, canvas: InputSpec, device: torch.device | str = "cpu", need_bn: bool = True,
-                 channels_last: bool = False, any_size: bool = False):
+                 channels_last: bool = False, any_size: bool = False, low_scale: float | None = None):
         self.spec = spec
         self.channels_last = channels_last
         self.model = spec.build(device)
@@ -156,6 +157,13 @@ class Teacher:
         self.size_hooks = same_padding_at_any_size(self.model) if any_size else None
         self.recorder = BNStatsRecorder(self.model, spec.name) if need_bn else None
         self._check_output(device)
+        # multi-resolution synthesis: a teacher whose head fixes its input size (a fixed-size pooling or a
+        # flattening Linear) sees the low-resolution images upsampled to its own size instead of shrunk
+        self.native_only = low_scale is not None and not self._takes_size(max(1, round(spec.input_size * low_scale)), device)
+        if self.native_only:
+            warnings.warn(f"teacher {spec.name!r} cannot take its input at {low_scale:g} of {spec.input_size} px: in the "
+                          "low-resolution phase it sees the images upsampled to its own size (no speed-up from it)",
+                          RuntimeWarning, stacklevel=2)
         self.canvas = canvas
         self.canvas_norm, self.canvas_size, self.canvas_channels = canvas.norm, canvas.size, canvas.channels
         self.same_channels = canvas.channels == spec.channels
@@ -178,6 +186,18 @@ class Teacher:
         if out.ndim != 2 or out.shape[1] != self.spec.num_classes:
             raise LisqError(f"teacher {self.spec.name!r} outputs {tuple(out.shape[1:])} logits but the school has {self.spec.num_classes} classes; fix num_classes or the model")
 
+    @torch.no_grad()
+    def _takes_size(self, size: int, device) -> bool:
+        """Whether the model gives its logits for a size x size input (run once, without the BN recorder)."""
+        probe = torch.zeros(2, self.spec.channels, size, size, device=device)
+        if self.channels_last:
+            probe = channels_last_input(probe)
+        try:
+            out = self.model(probe)
+        except Exception:  # noqa: BLE001 - any failure means "not at this size"; the fallback is exact
+            return False
+        return out.ndim == 2 and out.shape[1] == self.spec.num_classes
+
     def adapt(self, x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
         """Map a batch from the canvas to this teacher's input: channels, resolution, normalisation.
         `scale` < 1 (multi-resolution synthesis): the teacher's input size times scale."""
@@ -187,7 +207,7 @@ class Teacher:
             x = self.spec.norm.normalize(pixels)
         elif not self.same_norm:
             x = x * self.scale + self.shift
-        size = self.spec.input_size if scale == 1.0 else max(1, round(self.spec.input_size * scale))
+        size = self.spec.input_size if scale == 1.0 or self.native_only else max(1, round(self.spec.input_size * scale))
         if x.shape[-1] != size or x.shape[-2] != size:
             x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
         if self.channels_last:

@@ -74,7 +74,13 @@ class DatasetWriter:
         old = yaml.safe_load(cfg_path.read_text()) or {}
         diff = first_difference(normalise_resolved(old), normalise_resolved(config))
         if diff is not None:
-            raise LisqError(f"cannot resume {str(self.root)!r}: its {CONFIG} differs at {diff!r}; rerun with the same settings or use --overwrite")
+            hint = "rerun with the same settings or use --overwrite"
+            if diff in ("synth.channels_last", "synth.lowres_iters", "synth.stop_window"):
+                made = old.get("synth") or {}
+                was = made.get("speed") or ("full" if not any(made.get(k) for k in ("channels_last", "lowres_iters", "stop_window")) else None)
+                if was:
+                    hint = f"it was made at --speed {was}: pass --speed {was}, or use --overwrite"
+            raise LisqError(f"cannot resume {str(self.root)!r}: its {CONFIG} differs at {diff!r}; {hint}")
         return "resume"
 
     def prepare(self, config: dict, mode: str) -> None:
