@@ -62,8 +62,7 @@ class Synthesizer:
     """Runs the inversion for single batches; holds the school, the canvas and the loaded teachers."""
 
     def __init__(self, cfg: SynthConfig, school: School | None, device: torch.device, quiet: bool = True):
-        if cfg.speed is None or None in (cfg.channels_last, cfg.lowres_iters, cfg.stop_window):
-            cfg = cfg.with_speed()  # as plan_synthesis does: the dataset's speed preset
+        cfg = cfg.with_speed()  # idempotent; fills the dataset's preset for callers that skip plan_synthesis
         self.cfg, self.school, self.device, self.quiet = cfg, school, device, quiet
         self.preset = cfg.preset
         self.canvas = cfg.canvas
