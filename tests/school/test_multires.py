@@ -2,6 +2,7 @@
 out at full size, and the `full` speed preset is the loop without it."""
 
 import json
+import math
 
 import pytest
 from tiny_models import tiny_a, tiny_b
@@ -57,3 +58,35 @@ def test_a_batch_that_stops_inside_the_low_res_phase_still_comes_out_at_full_siz
     assert rows[0]["iters"] == 10
     with Image.open(tmp_path / "s" / rows[0]["file"]) as im:
         assert im.size == (28, 28)
+
+
+def _lr_trace(monkeypatch):
+    import torch
+
+    lrs = []
+    step = torch.optim.Adam.step
+    monkeypatch.setattr(torch.optim.Adam, "step", lambda self, *a, **k: (lrs.append(self.param_groups[0]["lr"]), step(self, *a, **k))[1])
+    return lrs
+
+
+@pytest.mark.parametrize("restart", [False, True])
+def test_lowres_restart_gives_the_full_size_finish_its_own_schedule(tmp_path, monkeypatch, restart):
+    lrs = _lr_trace(monkeypatch)
+    cfg = SynthConfig(generator="lis", num_images=2, batch_size=2, iters=10, k=2, lowres_iters=6, lr=0.2,
+                      lowres_restart=restart)
+    synthesize(tmp_path / "r", cfg, teachers=[tiny_a(), tiny_b()], quiet=True)
+    assert len(lrs) == 10 and lrs[0] == pytest.approx(0.2)
+    if restart:  # each phase anneals from lr: 6 iterations, then 4
+        assert lrs[6] == pytest.approx(0.2) and lrs[5] < 0.02 and lrs[9] < lrs[8] < lrs[7] < lrs[6]
+    else:  # one cosine over all 10 iterations
+        assert lrs[6] < lrs[5] and lrs[6] == pytest.approx(0.1 * (1 + math.cos(math.pi * 0.6)))
+
+
+def test_lowres_restart_starts_the_plateau_windows_again_at_the_switch(tmp_path):
+    used = {}
+    for restart in (False, True):  # tol 0.9: the first window check stops the batch
+        cfg = SynthConfig(generator="lis", num_images=2, batch_size=2, iters=40, k=2, lowres_iters=6,
+                          stop_window=5, stop_tol=0.9, lowres_restart=restart)
+        synthesize(tmp_path / str(restart), cfg, teachers=[tiny_a(), tiny_b()], quiet=True)
+        used[restart] = json.loads((tmp_path / str(restart) / "manifest.jsonl").read_text().splitlines()[0])["iters"]
+    assert used == {False: 10, True: 16}  # iteration 10 overall; 10 iterations after the switch at 6

@@ -97,7 +97,9 @@ def test_cli_speed_flag_and_dry_run(capsys):
     assert main(["synth", "--dry-run", "--json", "--generator", "gaussian", "--iters", "40", "--no-channels-last"]) == 0
     plan = json.loads(capsys.readouterr().out.splitlines()[0])
     assert plan["synth"]["speed"] == "fast" and plan["synth"]["lowres_iters"] == 30
-    assert plan["synth"]["channels_last"] is False
+    assert plan["synth"]["channels_last"] is False and plan["synth"]["lowres_restart"] is False
+    assert main(["synth", "--dry-run", "--json", "--generator", "gaussian", "--iters", "40", "--lowres-restart"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["synth"]["lowres_restart"] is True
     with pytest.raises(SystemExit) as exc:
         main(["synth", "--dry-run", "--speed", "quick"])
     assert exc.value.code == 2

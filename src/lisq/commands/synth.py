@@ -59,6 +59,9 @@ def register(subparsers) -> None:
                         "default: --speed's, 3/4 of --iters for fast)")
     p.add_argument("--lowres-scale", type=float, default=None,
                    help=f"size of the low-resolution phase, relative (default {SynthConfig.lowres_scale})")
+    p.add_argument("--lowres-restart", dest="lowres_restart", action=argparse.BooleanOptionalAction, default=None,
+                   help="give each resolution its own cosine schedule: the learning rate starts again at --lr for the "
+                        "full-size finish (default off: one schedule over all --iters)")
     p.add_argument("--stop-window", type=int, default=None,
                    help="stop a batch early when its loss plateaus: compare the means of successive windows of this "
                         "many iterations (0: run all --iters; default: --speed's, 20 for fast)")
@@ -88,7 +91,7 @@ def build_config(args) -> SynthConfig:
     cfg = SynthConfig.from_yaml(args.config) if args.config else SynthConfig()
     known = {f.name for f in fields(SynthConfig)}
     overrides = {"generator": args.generator} if args.generator else {}
-    for name in list(FLAG_FIELDS) + ["flip", "channels_last", "grad_per_teacher"]:
+    for name in list(FLAG_FIELDS) + ["flip", "channels_last", "grad_per_teacher", "lowres_restart"]:
         value = getattr(args, name, None)
         if value is not None and name in known:
             overrides[name] = value

@@ -125,15 +125,19 @@ class SynthConfig:
     stop_tol: float = 0.005
     # Multi-resolution: the first `lowres_iters` iterations optimise the canvas at `lowres_scale` of its size,
     # each teacher seeing its own input scaled alike; then the images are upsampled (bilinear) and the rest
-    # run at full size with a fresh Adam state. 0 = off.
+    # run at full size with a fresh Adam state. 0 = off. `lowres_restart` gives each phase its own schedule:
+    # the learning rate anneals over the low-resolution phase, then starts again at `lr` for the full-size
+    # finish (and the plateau windows start again there); off, one schedule spans both phases.
     lowres_iters: int | None = None
     lowres_scale: float = 0.5
+    lowres_restart: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "amp", check_amp(self.amp))
         if self.channels_last is not None:
             object.__setattr__(self, "channels_last", bool(self.channels_last))
         object.__setattr__(self, "grad_per_teacher", bool(self.grad_per_teacher))
+        object.__setattr__(self, "lowres_restart", bool(self.lowres_restart))
         if self.speed is not None and self.speed not in SPEEDS:
             raise LisqError(f"unknown speed {self.speed!r}; choose one of {', '.join(SPEEDS)}")
         from lisq.school.courses import SAMPLERS

@@ -188,6 +188,8 @@ class Synthesizer:
         passes = 0
         per_teacher = cfg.grad_per_teacher
         plateau = Plateau(cfg.stop_window, cfg.stop_tol)
+        # the schedule's phase: [start, start + length); with lowres_restart each resolution has its own
+        phase_start, phase_len = 0, (low if low and cfg.lowres_restart else K)
         used = K
         for it in range(K):
             if self.pace is not None:
@@ -200,13 +202,16 @@ class Synthesizer:
                 opt = torch.optim.Adam([x], lr=cfg.lr, betas=tuple(cfg.betas))
                 group = opt.param_groups[0]
                 scale = 1.0
+                if cfg.lowres_restart:
+                    phase_start, phase_len = low, K - low
+                    plateau = Plateau(cfg.stop_window, cfg.stop_tol)
             if it == seg_starts[seg + 1]:
                 seg += 1
                 active = [self.teacher(i) for i in segments[seg][1]]
                 weights = [t.spec.weight for t in active]
                 w_mean = sum(weights) / len(active)
             if cfg.lr_schedule == "cosine":
-                group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * it / K))
+                group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * (it - phase_start) / phase_len))
             xa, target = augment.apply(x, it, labels, scale)
             # per_teacher: backward through each teacher now, into a detached copy of the input; the
             # gradient reaches x through the augmentation below (one teacher graph alive at a time)
@@ -227,7 +232,7 @@ class Synthesizer:
             loss = objective.weighted_teacher_sum(means)
             image_values = objective.image_values(x)
             loss, prior = objective.add_image_terms(loss, image_values, w_mean)
-            last = it == K - 1 or plateau.stop(loss, it)
+            last = it == K - 1 or plateau.stop(loss, it - phase_start)
             if last or (it + 1) % CHECK_EVERY == 0:
                 if not bool(torch.isfinite(loss)):
                     raise _Diverged(f"non-finite loss at iteration {it}")
