@@ -12,7 +12,8 @@ reads the directories this writes: they are kept under --out.
 Variants (comma list, --variants): default (the `full` speed preset), channels_last, lowres (the first half of
 the iterations at half size), early_stop (window 20, tol 0.005), all; lowres75 and all75 run the first three
 quarters at half size; fast is the `fast` preset (= all75); r75f15 and r75f25 restart the learning rate for a
-fixed full-size finish (lowres_restart). Run on otherwise idle cores.
+fixed full-size finish (lowres_restart); k1r5, k1r5l50 and k1r1l50 draw one teacher per step (k = 1, redrawn
+every 5 or every iteration), the last two with the first half at half size. Run on otherwise idle cores.
 """
 
 from __future__ import annotations
@@ -40,6 +41,13 @@ _VARIANTS = {
     # 3/4 of --iters at half size, then 15 % (r75f15, 0.9 x --iters in all) or 25 % (r75f25) at full size
     "r75f15": {"channels_last": True, "iters": "9/10", "lowres_iters": "3/4", "lowres_scale": 0.5, "lowres_restart": True},
     "r75f25": {"channels_last": True, "lowres_iters": "3/4", "lowres_scale": 0.5, "lowres_restart": True},
+    # one teacher per step instead of k = 2: about half the teacher passes, and still every course over a batch
+    # (a fresh draw every 5 or every iteration); with the first half at half size (restart at the switch)
+    "k1r5": {"channels_last": True, "k": 1, "resample_every": 5},
+    "k1r5l50": {"channels_last": True, "k": 1, "resample_every": 5, "lowres_iters": "half", "lowres_scale": 0.5,
+                "lowres_restart": True},
+    "k1r1l50": {"channels_last": True, "k": 1, "resample_every": 1, "lowres_iters": "half", "lowres_scale": 0.5,
+                "lowres_restart": True},
 }
 VARIANTS = {name: {"speed": "full", **fields} for name, fields in _VARIANTS.items()} | {"fast": {"speed": "fast"}}
 FRACTIONS = {"half": 0.5, "3/4": 0.75, "9/10": 0.9}
@@ -76,7 +84,7 @@ def main() -> int:
             raise SystemExit(f"unknown variant {name!r}; choose from {', '.join(VARIANTS)}")
         fields = {k: (int(args.iters * FRACTIONS[v]) if v in FRACTIONS else v) for k, v in VARIANTS[name].items()}
         cfg = SynthConfig(generator=args.generator, num_images=args.num_images, batch_size=args.batch_size,
-                          k=args.k, seed=args.seed, dataset=args.dataset, **{"iters": args.iters, **fields})
+                          seed=args.seed, dataset=args.dataset, **{"iters": args.iters, "k": args.k, **fields})
         out = args.out / name
         start = time.perf_counter()
         summary = synthesize(out, cfg, school=args.school, resume=out.exists(), quiet=True)

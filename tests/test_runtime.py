@@ -62,6 +62,23 @@ def test_cli_caps_torch_threads_at_the_usable_cpus(monkeypatch):
         torch.set_num_threads(before)
 
 
+def test_every_compute_verb_takes_threads(monkeypatch, capsys):
+    """eval, quantize, export, inspect and demo get a plain --threads (synth, bench and zoo keep their own)."""
+    parser = cli.build_parser()
+    for verb in cli.COMPUTE_VERBS:
+        assert "--threads" in parser._subparsers._group_actions[0].choices[verb].format_usage(), verb
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        cli.configure_threads(argparse.Namespace(command="eval", threads=1))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    code = cli.main(["eval", "--model", "resnet8", "--threads", "0"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--threads must be at least 1" in err
+
+
 def test_cli_prints_one_note_on_a_busy_machine(monkeypatch, capsys):
     monkeypatch.setattr(runtime, "usable_cpus", lambda: 2)
     monkeypatch.setattr(runtime, "other_runnable_tasks", lambda: 2)

@@ -13,6 +13,9 @@ from lisq.errors import LisqError
 COMMAND_MODULES = ["zoo", "eval", "demo", "bench", "quantize", "export", "synth", "inspect"]
 # Verbs that keep the CPU busy long enough for sharing it to matter.
 COMPUTE_VERBS = {"eval", "demo", "bench", "quantize", "export", "synth", "inspect"}
+# Verbs whose own --threads reaches their workers (synth's governor, bench's per-worker count, zoo train); the
+# other compute verbs get a plain --threads here that sets torch's intra-op threads for the whole command.
+OWN_THREADS = {"synth", "bench", "zoo"}
 # The busy-machine note waits this long: a command that fails on bad input keeps its one-line error.
 NOTE_DELAY_S = 10.0
 
@@ -23,6 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"lisq.commands.{name}").register(subparsers)
+    for name in sorted(COMPUTE_VERBS - OWN_THREADS):
+        subparsers.choices[name].add_argument(
+            "--threads", type=int, default=None,
+            help="torch intra-op threads (default: the CPUs this process may use; OMP_NUM_THREADS is kept)")
     return parser
 
 
@@ -35,6 +42,10 @@ def configure_threads(args: argparse.Namespace):
     import torch
 
     threads = getattr(args, "threads", None)
+    if threads is not None and threads < 1:
+        raise LisqError(f"--threads must be at least 1, got {threads}")
+    if threads is not None and args.command not in OWN_THREADS:
+        torch.set_num_threads(threads)
     if threads is None and "OMP_NUM_THREADS" not in os.environ:
         cpus = runtime.usable_cpus()
         if torch.get_num_threads() > cpus:
@@ -61,8 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    timer = configure_threads(args)
+    timer = None
     try:
+        timer = configure_threads(args)
         return int(args.func(args) or 0)
     except LisqError as exc:
         if timer is not None:

@@ -96,7 +96,8 @@ def run(args) -> int:
             f"speed {speed})")
         synth = SynthConfig(generator="lis", num_images=cfg["num_images"], iters=cfg["synth_iters"],
                             batch_size=cfg["batch_size"], k=cfg["k"], seed=cfg["seed"], dataset=dataset.name, speed=speed)
-        synthesize(lis_dir, synth, resume=lis_dir.exists(), quiet=args.quiet, threads="auto")
+        synthesize(lis_dir, synth, resume=lis_dir.exists(), quiet=args.quiet,
+                   threads=args.threads if getattr(args, "threads", None) else "auto")
         (lis_dir / ".demo_done").write_text("ok\n")
     student = cfg["student"]
     ensure_published(student, dataset.name, say)
