@@ -72,6 +72,8 @@ SPEEDS: dict[str, dict] = {
 }
 # what a config of schema < 3 ran with (see normalise_resolved)
 _BEFORE_SPEED = {"speed": "full", "channels_last": False, "lowres_iters": 0, "stop_window": 0}
+# the fields a speed preset fills in (a resume that differs at one of them names the preset it was made at)
+PRESET_FIELDS = tuple(k for k in _BEFORE_SPEED if k != "speed")
 
 
 @dataclass(frozen=True)

@@ -69,15 +69,15 @@ class DatasetWriter:
             raise LisqError(f"output directory {str(self.root)!r} is not empty; pass --resume to continue it, --overwrite to replace it, or another --out")
         if not cfg_path.is_file():
             raise LisqError(f"cannot resume {str(self.root)!r}: it has no {CONFIG}; it is not a lisq dataset (use another --out)")
-        from lisq.school.config import normalise_resolved
+        from lisq.school.config import PRESET_FIELDS, normalise_resolved
 
         old = yaml.safe_load(cfg_path.read_text()) or {}
         diff = first_difference(normalise_resolved(old), normalise_resolved(config))
         if diff is not None:
             hint = "rerun with the same settings or use --overwrite"
-            if diff in ("synth.channels_last", "synth.lowres_iters", "synth.stop_window"):
+            if diff in {f"synth.{k}" for k in PRESET_FIELDS}:
                 made = old.get("synth") or {}
-                was = made.get("speed") or ("full" if not any(made.get(k) for k in ("channels_last", "lowres_iters", "stop_window")) else None)
+                was = made.get("speed") or ("full" if not any(made.get(k) for k in PRESET_FIELDS) else None)
                 if was:
                     hint = f"it was made at --speed {was}: pass --speed {was}, or use --overwrite"
             raise LisqError(f"cannot resume {str(self.root)!r}: its {CONFIG} differs at {diff!r}; {hint}")
