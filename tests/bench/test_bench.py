@@ -125,6 +125,29 @@ def test_resume_skips_finished_cells(recipe, tmp_path, monkeypatch):
     assert len(rows) == 12 and len({tuple(r.values()) for r in rows}) == 12
 
 
+def test_dry_run_says_what_would_run_and_writes_nothing(recipe, tmp_path, monkeypatch, capsys):
+    from lisq import cli
+    from lisq.bench.runner import describe_plan
+
+    cfg = load_bench_config(recipe)
+    text = describe_plan(cfg, tmp_path / "res")
+    assert "12 cells in the recipe, 0 done, 12 to run now" in text
+    assert "2 to synthesize (lis-hierarchical-s0, lis-hierarchical-s1)" in text
+    assert "12 cells have no earlier timing" in text and not (tmp_path / "res").exists()
+    monkeypatch.setattr(runner_mod, "BACKEND", FakeBackend(fail_after=5))
+    with pytest.raises(KeyboardInterrupt):
+        run_bench(cfg, tmp_path / "res", quiet=True)
+    text = describe_plan(cfg, tmp_path / "res", jobs=2)
+    assert "0 done" not in text and "5 done, 7 to run now" in text
+    assert "cells to run by setting: brecq-W2A4 " in text and "h wall with --jobs 2" in text
+    # the filters count only the selected cells
+    assert "to run now" in describe_plan(cfg, tmp_path / "res", {"seeds": {"1"}})
+    before = sorted(p.name for p in (tmp_path / "res").rglob("*"))
+    assert cli.main(["bench", "--config", str(recipe), "--out", str(tmp_path / "res"), "--dry-run"]) == 0
+    assert "to run now" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "res").rglob("*")) == before
+
+
 @pytest.mark.parametrize(
     "change, msg",
     [

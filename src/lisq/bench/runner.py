@@ -342,6 +342,51 @@ def recipe_teachers(cfg: BenchConfig) -> list[str]:
     return [r if ("." in r or ":" in r) else weights_name(r, cfg.dataset) for r in dict.fromkeys(refs) if r]
 
 
+def describe_plan(cfg: BenchConfig, out: str | Path | None = None, only: dict[str, set[str]] | None = None,
+                  jobs: int = 1) -> str:
+    """What `run_bench` would do now, without doing it: datasets to synthesize, cells done and to run, and the
+    seconds the cells to run would take where results.csv (or, with a shared data_dir, a sibling recipe) already
+    timed the same student and setting. Writes nothing."""
+    out = Path(out or cfg.out)
+    cells = plan(cfg)
+    done = ResultsTable(out / "results.csv").done
+    todo = [c for c in cells if c.key not in done and selected(c, only)]
+    root = data_root(cfg, out)
+    pending = {}
+    for c in todo:
+        if c.generator.synthetic:
+            key = f"{c.generator.key}-s{c.seed}"
+            pending[key] = (root / key / ".bench_done").is_file()
+    timed: dict[tuple, list[float]] = {}
+    if (out / "results.csv").is_file():
+        for r in ResultsTable(out / "results.csv").rows:
+            if r.get("seconds"):
+                timed.setdefault((r["student"], r["method"], str(r["w_bits"]), str(r["a_bits"])), []).append(float(r["seconds"]))
+    known, unknown = 0.0, 0
+    for c in todo:
+        got = timed.get((c.student.name, c.setting.method, str(c.setting.w_bits), str(c.setting.a_bits)))
+        if got:
+            known += sum(got) / len(got)
+        else:
+            unknown += 1
+    lines = [f"{cfg.name}: {len(cells)} cells in the recipe, {len(cells) - len([c for c in cells if c.key not in done])} done, "
+             f"{len(todo)} to run now (results: {out})"]
+    made = sum(pending.values())
+    lines.append(f"datasets: {len(pending)} needed by those cells, {made} already synthesized, {len(pending) - made} to synthesize"
+                 + (f" ({', '.join(k for k, v in pending.items() if not v)})" if len(pending) > made else ""))
+    per_setting: dict[str, int] = {}
+    for c in todo:
+        per_setting[c.setting.key] = per_setting.get(c.setting.key, 0) + 1
+    if per_setting:
+        lines.append("cells to run by setting: " + ", ".join(f"{k} {v}" for k, v in per_setting.items()))
+    if todo:
+        estimate = f"about {known / 3600:.1f} h of worker time for the {len(todo) - unknown} cells timed before"
+        if jobs > 1:
+            estimate += f" ({known / 3600 / jobs:.1f} h wall with --jobs {jobs})"
+        lines.append(estimate + (f"; {unknown} cells have no earlier timing" if unknown else "") + "; synthesis not included")
+    return "\n".join(lines)
+
+
 def run_bench(cfg: BenchConfig, out: str | Path | None = None, quiet: bool = False, jobs: int = 1,
               threads: int | None = None, only: dict[str, set[str]] | None = None) -> Path:
     """Run (or resume) every cell of `cfg`, then write the tables and plots. Returns the results dir.

@@ -14,6 +14,8 @@ def register(subparsers) -> None:
     for key, example in (("generators", "lis-hierarchical,real"), ("students", "mobilenetv2_050"),
                          ("settings", "brecq-W2A4,brecq-W3A3"), ("seeds", "0")):
         p.add_argument(f"--{key}", default=None, help=f"run only these (comma-separated, e.g. {example}); the rest stays for later")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print what would run (datasets, cells done and to run, a time estimate) and stop")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
 
@@ -27,6 +29,11 @@ def run(args) -> int:
         raise LisqError("--jobs and --threads must be at least 1")
     cfg = load_bench_config(args.config, quick=args.quick)
     only = {k: set(v.split(",")) for k in ONLY_KEYS if (v := getattr(args, k))}
+    if args.dry_run:
+        from lisq.bench.runner import describe_plan
+
+        print(describe_plan(cfg, args.out, only or None, jobs=args.jobs))
+        return 0
     out = run_bench(cfg, args.out, quiet=args.quiet, jobs=args.jobs, threads=args.threads, only=only or None)
     print(f"results: {out / 'results.csv'}, table: {out / 'results.md'}, plots: {out / 'accuracy.png'}")
     return 0
