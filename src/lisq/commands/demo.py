@@ -33,7 +33,7 @@ DEMOS["cifar10"] = {
     "num_images": 256,
     "synth_iters": 200,
     "batch_size": 64,
-    "k": 2,  # courses per schedule: 2 of the school's 3 so far
+    "k": 2,  # courses per schedule: 2 of the school's 5
     "method": "brecq",
     "w_bits": 4,
     "a_bits": 4,  # the literature's CIFAR-10 ResNet-20 setting (RESULTS.md)
