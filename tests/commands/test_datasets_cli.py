@@ -122,7 +122,7 @@ def test_label_space_refusals(home, tmp_path, capsys):
             match="different label spaces")
     refused(capsys, "quantize", "--model", "resnet8.fmnist", "--dataset", "cifar10", "--data", "real", "--out", tmp_path / "q",
             match="label space of 'fmnist', not 'cifar10'")
-    refused(capsys, "quantize", "--model", "resnet14", "--dataset", "cifar10", "--data", "real", "--out", tmp_path / "q",
+    refused(capsys, "quantize", "--model", "plaincnn", "--dataset", "cifar10", "--data", "real", "--out", tmp_path / "q",
             match="no shipped weights for cifar10")
     refused(capsys, "eval", "--model", "resnet8.cifar10", "--dataset", "fmnist", match="not 'fmnist'")
     refused(capsys, "eval", "--model", "resnet8.cifar10", "--dataset", "fmnist", "--mean", "0.5", "--std", "0.5", "--channels", "1",
