@@ -7,6 +7,7 @@ import io
 import json
 import multiprocessing
 import time
+from collections import Counter
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +94,11 @@ def data_root(cfg: BenchConfig, out: Path) -> Path:
     """Synthesized datasets: the recipe's `data_dir`, else OUT/data. Keyed by generator label and seed, so
     recipes sharing a data_dir must give a label to every generator whose flags differ."""
     return Path(cfg.data_dir) if getattr(cfg, "data_dir", None) else out / "data"
+
+
+def dataset_dir(cfg: BenchConfig, out: Path, gen: GeneratorSpec, seed: int) -> Path:
+    """Where the bench keeps (or finds) the synthesized dataset of one generator and seed."""
+    return data_root(cfg, out) / f"{gen.key}-s{seed}"
 
 
 ONLY_KEYS = ("generators", "students", "settings", "seeds")
@@ -224,7 +230,7 @@ class Bench:
 
         if not gen.synthetic:
             return gen.name
-        data_dir = data_root(self.cfg, self.out) / f"{gen.key}-s{seed}"
+        data_dir = dataset_dir(self.cfg, self.out, gen, seed)
         config, teachers, school = synth_request(self.cfg, gen, seed, self.num_images(gen))
         marker = data_dir / ".bench_done"
         if marker.is_file():
@@ -345,41 +351,30 @@ def recipe_teachers(cfg: BenchConfig) -> list[str]:
 def describe_plan(cfg: BenchConfig, out: str | Path | None = None, only: dict[str, set[str]] | None = None,
                   jobs: int = 1) -> str:
     """What `run_bench` would do now, without doing it: datasets to synthesize, cells done and to run, and the
-    seconds the cells to run would take where results.csv (or, with a shared data_dir, a sibling recipe) already
-    timed the same student and setting. Writes nothing."""
+    worker time of the cells to run where this results.csv already timed the same student and setting.
+    Writes nothing."""
     out = Path(out or cfg.out)
     cells = plan(cfg)
-    done = ResultsTable(out / "results.csv").done
-    todo = [c for c in cells if c.key not in done and selected(c, only)]
-    root = data_root(cfg, out)
-    pending = {}
-    for c in todo:
-        if c.generator.synthetic:
-            key = f"{c.generator.key}-s{c.seed}"
-            pending[key] = (root / key / ".bench_done").is_file()
+    table = ResultsTable(out / "results.csv")
+    todo = [c for c in cells if c.key not in table.done and selected(c, only)]
+    made = {f"{c.generator.key}-s{c.seed}": (dataset_dir(cfg, out, c.generator, c.seed) / ".bench_done").is_file()
+            for c in todo if c.generator.synthetic}
     timed: dict[tuple, list[float]] = {}
-    if (out / "results.csv").is_file():
-        for r in ResultsTable(out / "results.csv").rows:
-            if r.get("seconds"):
-                timed.setdefault((r["student"], r["method"], str(r["w_bits"]), str(r["a_bits"])), []).append(float(r["seconds"]))
+    for r in table.rows:
+        if r.get("seconds"):
+            timed.setdefault((r["student"], r["method"], str(r["w_bits"]), str(r["a_bits"])), []).append(float(r["seconds"]))
     known, unknown = 0.0, 0
     for c in todo:
         got = timed.get((c.student.name, c.setting.method, str(c.setting.w_bits), str(c.setting.a_bits)))
-        if got:
-            known += sum(got) / len(got)
-        else:
-            unknown += 1
-    lines = [f"{cfg.name}: {len(cells)} cells in the recipe, {len(cells) - len([c for c in cells if c.key not in done])} done, "
-             f"{len(todo)} to run now (results: {out})"]
-    made = sum(pending.values())
-    lines.append(f"datasets: {len(pending)} needed by those cells, {made} already synthesized, {len(pending) - made} to synthesize"
-                 + (f" ({', '.join(k for k, v in pending.items() if not v)})" if len(pending) > made else ""))
-    per_setting: dict[str, int] = {}
-    for c in todo:
-        per_setting[c.setting.key] = per_setting.get(c.setting.key, 0) + 1
-    if per_setting:
-        lines.append("cells to run by setting: " + ", ".join(f"{k} {v}" for k, v in per_setting.items()))
+        known, unknown = (known + sum(got) / len(got), unknown) if got else (known, unknown + 1)
+    missing = [k for k, v in made.items() if not v]
+    lines = [f"{cfg.name}: {len(cells)} cells in the recipe, {sum(c.key in table.done for c in cells)} done, "
+             f"{len(todo)} to run now (results: {out})",
+             f"datasets: {len(made)} needed by those cells, {len(made) - len(missing)} already synthesized, "
+             f"{len(missing)} to synthesize" + (f" ({', '.join(missing)})" if missing else "")]
     if todo:
+        per_setting = Counter(c.setting.key for c in todo)
+        lines.append("cells to run by setting: " + ", ".join(f"{k} {v}" for k, v in per_setting.items()))
         estimate = f"about {known / 3600:.1f} h of worker time for the {len(todo) - unknown} cells timed before"
         if jobs > 1:
             estimate += f" ({known / 3600 / jobs:.1f} h wall with --jobs {jobs})"

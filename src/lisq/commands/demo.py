@@ -97,7 +97,7 @@ def run(args) -> int:
         synth = SynthConfig(generator="lis", num_images=cfg["num_images"], iters=cfg["synth_iters"],
                             batch_size=cfg["batch_size"], k=cfg["k"], seed=cfg["seed"], dataset=dataset.name, speed=speed)
         synthesize(lis_dir, synth, resume=lis_dir.exists(), quiet=args.quiet,
-                   threads=args.threads if getattr(args, "threads", None) else "auto")
+                   threads=args.threads or "auto")
         (lis_dir / ".demo_done").write_text("ok\n")
     student = cfg["student"]
     ensure_published(student, dataset.name, say)
