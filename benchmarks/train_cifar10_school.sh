@@ -31,4 +31,13 @@ for item in "${QUEUE[@]}"; do
     echo "$(date -u +%FT%TZ) training $arch for $epochs epochs ${resume[*]}"
     lisq zoo train "$arch" --dataset cifar10 --epochs "$epochs" --threads 1 --out "$OUT" "${resume[@]}"
 done
+# Warm restart (issue 13's second 87 % teacher): resnet14 from its 45-epoch weights, a new one-cycle schedule at
+# peak lr 0.02 for 15 more epochs (`--init`; its record keeps the 45-epoch record and adds the seconds).
+has_init() { python -c "import json; print(int('init' in json.load(open('$OUT/$1.cifar10.json'))))"; }
+if [ "$(has_init resnet14)" = 0 ] || [ -f "$OUT/.train/resnet14.cifar10.pt" ]; then
+    resume=()
+    [ -f "$OUT/.train/resnet14.cifar10.pt" ] && resume=(--resume)
+    echo "$(date -u +%FT%TZ) warm restart of resnet14 for 15 epochs ${resume[*]}"
+    lisq zoo train resnet14 --dataset cifar10 --epochs 15 --lr 0.02 --init resnet14.cifar10 --threads 1 --out "$OUT" "${resume[@]}"
+fi
 echo "$(date -u +%FT%TZ) queue done"

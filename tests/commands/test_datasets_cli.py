@@ -68,6 +68,28 @@ def test_zoo_list_and_train_record(home, capsys):
     assert code == 0 and json.loads(out)["top1"] == pytest.approx(record["test_top1"]) and json.loads(out)["n"] == 40
 
 
+def test_zoo_train_init_is_a_warm_restart(home, tmp_path, capsys):
+    """--init starts from existing weights: the record names their file, hash and record; wrong weights refused."""
+    before = json.loads((home / "weights" / "resnet8.cifar10.json").read_text())
+    out = tmp_path / "w"
+    code, _, err = cli(capsys, "zoo", "train", "resnet8", "--dataset", "cifar10", "--epochs", "1", "--batch-size", "32",
+                       "--lr", "0.0", "--init", "resnet8.cifar10", "--out", out, "--quiet")
+    assert code == 0, err
+    record = json.loads((out / "resnet8.cifar10.json").read_text())
+    assert record["init"]["file"] == "resnet8.cifar10.safetensors" and len(record["init"]["sha256"]) == 64
+    assert record["init"]["record"]["test_top1"] == before["test_top1"] and record["config"]["init"] == "resnet8.cifar10"
+    assert record["seconds_total"] == pytest.approx(record["seconds"] + before["seconds"], abs=0.2)
+    # lr 0 leaves the weights as they were (BN running statistics move; the rest does not)
+    from safetensors.torch import load_file
+
+    a, b = load_file(str(home / "weights" / "resnet8.cifar10.safetensors")), load_file(str(out / "resnet8.cifar10.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a if k.endswith(("weight", "bias")) and a[k].ndim > 1)
+    refused(capsys, "zoo", "train", "resnet14", "--dataset", "cifar10", "--epochs", "1", "--init", "resnet8.cifar10",
+            "--out", out, match="not resnet14")
+    refused(capsys, "zoo", "train", "resnet8", "--dataset", "cifar10", "--epochs", "1", "--init", tmp_path / "none.safetensors",
+            "--out", out, match="--init")
+
+
 def test_every_verb_on_cifar10(home, tmp_path, capsys):
     data = tmp_path / "lis"
     code, _, err = cli(capsys, "synth", "--dataset", "cifar10", "--generator", "lis", "--teachers", "resnet8",

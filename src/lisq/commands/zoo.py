@@ -28,6 +28,9 @@ def register(subparsers) -> None:
     train.add_argument("--limit", type=int, default=None, help="train on the first N images only (smoke test)")
     train.add_argument("--out", default=None, help="output folder (default: $LISQ_WEIGHTS, else ~/.cache/lisq/weights)")
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint of the last finished epoch")
+    train.add_argument("--init", default=None, metavar="WEIGHTS",
+                       help="start from these weights (a file or a zoo name such as resnet14.cifar10) instead of a fresh "
+                            "initialisation: a warm restart, e.g. with --lr 0.02 --epochs 15")
     train.add_argument("--quiet", action="store_true")
     train.set_defaults(func=run_train)
     imp = verbs.add_parser("import", help="bring a checkpoint trained elsewhere into the zoo as ARCH.DATASET, with its input convention")
@@ -113,7 +116,7 @@ def run_train(args) -> int:
         args.arch, epochs=args.epochs or DEFAULT_EPOCHS.get(args.arch, 10), seed=args.seed, lr=args.lr,
         batch_size=args.batch_size, threads=args.threads, limit=args.limit, dataset=dataset.name,
         num_classes=dataset.input.num_classes, in_channels=dataset.input.channels,
-        augment_pad=args.pad if args.pad is not None else DEFAULT_PAD.get(dataset.name, 2),
+        augment_pad=args.pad if args.pad is not None else DEFAULT_PAD.get(dataset.name, 2), init=args.init,
     )
     record = train_model(cfg, args.out or weights_dir(), progress=not args.quiet, resume=args.resume)
     print(json.dumps({k: record[k] for k in ("arch", "dataset", "epochs", "seconds", "test_top1")}))

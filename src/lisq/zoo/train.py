@@ -5,10 +5,15 @@ top-1, input convention). A checkpoint OUT/.train/<arch>.<dataset>.pt is written
 every epoch (model, optimiser, schedule, data-order and RNG state, seconds so far), so a run killed
 at any point continues with `resume=True` (`lisq zoo train ... --resume`) and ends with the same
 weights as an uninterrupted run on the same machine and thread count.
+
+`init` starts from existing weights instead of a fresh initialisation (a warm restart: a new one-cycle
+schedule, usually at a lower peak lr, over `epochs` more epochs). The record then carries where the
+weights came from (file, SHA-256, and that file's own record), and `seconds_total` adds its seconds.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -21,8 +26,17 @@ from tqdm import tqdm
 from lisq.data import get_dataset
 from lisq.errors import LisqError
 from lisq.metrics.accuracy import evaluate
-from lisq.models.checkpoint import atomic_write, save_weights
-from lisq.models.registry import create_model, get_entry, num_params, weights_name
+from lisq.models.checkpoint import atomic_write, load_weights, save_weights
+from lisq.models.registry import (
+    create_model,
+    get_entry,
+    is_registered,
+    num_params,
+    pretrained_path,
+    pretrained_record,
+    split_name,
+    weights_name,
+)
 
 # Fashion-MNIST epochs per architecture, chosen so every net clears 90 % test top-1 within a CPU budget.
 DEFAULT_EPOCHS = {"resnet20": 8, "resnet14": 6, "vgg7": 6, "mobilenetv2_100": 7, "mobilenetv2_050": 8, "densenet_s": 6, "resnet8": 8, "plaincnn": 10, "shufflenetv2_s": 8}
@@ -49,12 +63,15 @@ class TrainConfig:
     limit: int | None = None  # train on the first N images only (smoke tests)
     extra: dict = field(default_factory=dict)
     dataset: str = "fmnist"
+    init: str | None = None  # weights to start from (a .safetensors/.pt file or a zoo name ARCH.DATASET)
 
     def record_config(self) -> dict:
         """The config as written in the record; `dataset` only when it is not Fashion-MNIST (old records)."""
         d = asdict(self)
         if self.dataset == "fmnist":
             d.pop("dataset")
+        if self.init is None:
+            d.pop("init")
         return d
 
 
@@ -71,6 +88,35 @@ def _same_run(saved: dict, cfg: TrainConfig) -> str | None:
     return None
 
 
+def resolve_init(init: str, arch: str, dataset: str) -> tuple[Path, dict | None]:
+    """The weights file `init` names and the training record beside it (None when it has none)."""
+    path = Path(init)
+    if not path.is_file():
+        name = init if "." in init and not init.endswith((".safetensors", ".pt", ".pth", ".th")) else None
+        found = pretrained_path(name) if name and is_registered(name) else None
+        if found is None:
+            raise LisqError(f"--init {init!r} is neither a weights file nor a zoo model with weights; "
+                            f"give a .safetensors/.pt path or e.g. {weights_name(arch, dataset)}")
+        if split_name(name)[0] != arch:
+            raise LisqError(f"--init {init!r} holds {split_name(name)[0]} weights, not {arch}; give weights of {arch}")
+        return found, pretrained_record(name)
+    side = path.with_suffix(".json")
+    return path, (json.loads(side.read_text()) if side.is_file() else None)
+
+
+def _init_summary(path: Path, record: dict | None) -> dict:
+    summary = {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    if record:
+        summary["record"] = {k: record[k] for k in ("epochs", "seconds", "seconds_total", "test_top1", "config") if k in record}
+    return summary
+
+
+def _seconds_before(init: dict) -> float:
+    """Training seconds behind the init weights, as far as their record tells (0 without one)."""
+    record = init.get("record") or {}
+    return float(record.get("seconds_total", record.get("seconds", 0.0)))
+
+
 def train_model(cfg: TrainConfig, out_dir: str | Path, progress: bool = True, resume: bool = False) -> dict:
     """Train, evaluate on the full test split, write the weights and the record; returns the record."""
     get_entry(cfg.arch)  # fail fast on unknown names
@@ -84,7 +130,13 @@ def train_model(cfg: TrainConfig, out_dir: str | Path, progress: bool = True, re
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     out_dir = Path(out_dir)
-    model = create_model(cfg.arch, cfg.num_classes, cfg.in_channels).to(memory_format=torch.channels_last)
+    model = create_model(cfg.arch, cfg.num_classes, cfg.in_channels)
+    init = None
+    if cfg.init is not None:
+        init_path, init_record = resolve_init(cfg.init, cfg.arch, cfg.dataset)
+        init = _init_summary(init_path, init_record)  # read before training: the output may overwrite this file
+        load_weights(model, init_path)
+    model = model.to(memory_format=torch.channels_last)
     train_split, test_split = dataset.split("train"), dataset.split("test")
     batches = train_split.train_batches(spec, cfg.batch_size, cfg.seed, cfg.augment_pad, cfg.augment_flip,
                                         channels_last=True, limit=cfg.limit)
@@ -151,6 +203,7 @@ def train_model(cfg: TrainConfig, out_dir: str | Path, progress: bool = True, re
         "dataset": cfg.dataset,
         "input": spec.to_dict(),
         "history": history,
+        **({"init": init, "seconds_total": round(seconds + _seconds_before(init), 1)} if init else {}),
         "torch": torch.__version__,
     }
     name = weights_name(cfg.arch, cfg.dataset)
