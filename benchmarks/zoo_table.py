@@ -19,6 +19,10 @@ def main() -> None:
         r = pretrained_record(name)
         epochs = r.get("epochs", "-")
         seconds = f"{r['seconds']:.0f}" if "seconds" in r else "imported"
+        before = (r.get("init") or {}).get("record")
+        if before:  # a warm restart (`lisq zoo train --init`): the epochs and seconds before it, then after
+            epochs = f"{before.get('epochs', '?')} + {epochs} (warm restart)"
+            seconds = f"{before.get('seconds', 0):.0f} + {r['seconds']:.0f} = {r['seconds_total']:.0f}"
         print(f"| {name} | {r['family']} | {r['params']:,} | {epochs} | {seconds} | {100 * r['test_top1']:.2f} |")
 
 
