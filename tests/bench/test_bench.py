@@ -1,6 +1,7 @@
 """The bench orchestration, with the API calls it makes replaced by a fake that records them."""
 
 import csv
+import json
 
 import pytest
 import yaml
@@ -384,3 +385,77 @@ def test_recipe_teachers_include_school_files_and_single_teachers(tmp_path):
         {"name": "lis", "label": "one", "sampler": "single", "synth": {"teacher": "mobilenetv2_100.cifar10"}}]}
     assert recipe_teachers(load_bench_config_from(raw)) == [
         "resnet20.cifar10", "resnet20a.cifar10", "resnet32a.cifar10", "vgg7.cifar10", "mobilenetv2_100.cifar10"]
+    # a lis generator with no school synthesizes from the dataset's shipped one
+    from lisq.bench.provenance import generator_teachers
+    from lisq.school.courses import default_school
+
+    cfg = load_bench_config_from({**RECIPE, "dataset": "cifar10"})
+    assert generator_teachers(cfg, cfg.generators[1]) == default_school("cifar10").names()
+    assert generator_teachers(cfg, cfg.generators[0]) == []  # gaussian
+
+
+@pytest.fixture
+def weights(tmp_path, monkeypatch):
+    """Every model's weights as a small file of its own under tmp_path/w, so a test can 'retrain' one."""
+    from lisq.bench import provenance
+
+    root = tmp_path / "w"
+    root.mkdir()
+
+    def weights_file(ref, dataset):
+        path = root / f"{ref}.bin"
+        if not path.is_file():
+            path.write_bytes(b"v1")
+        return path
+
+    monkeypatch.setattr(provenance, "weights_file", weights_file)
+    return root
+
+
+def rows_of(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_changed_student_weights_rerun_its_cells_and_keep_the_old_rows(recipe, tmp_path, fake, weights):
+    cfg, out = load_bench_config(recipe), tmp_path / "res"
+    run_bench(cfg, out, quiet=True)
+    first = rows_of(out / "results.csv")
+    assert json.loads((out / "models.json").read_text())["sha256"]["resnet8"] is not None
+    run_bench(cfg, out, quiet=True)
+    assert not (out / "results.stale.csv").exists()  # nothing changed: nothing moved, nothing rerun
+    (weights / "resnet8.bin").write_bytes(b"v2")  # retrained
+    from lisq.bench.runner import describe_plan
+
+    assert "weights changed since these results: resnet8; 6 done cells of them run again" in describe_plan(cfg, out)
+    fake.calls.clear()
+    run_bench(cfg, out, quiet=True)
+    assert {c[1] for c in fake.calls if c[0] == "quantize"} == {"resnet8"} and sum(c[0] == "quantize" for c in fake.calls) == 6
+    assert not any(c[0] == "synth" for c in fake.calls)  # the datasets did not come from resnet8
+    stale = rows_of(out / "results.stale.csv")
+    assert len(stale) == 6 and {r["student"] for r in stale} == {"resnet8"}
+    assert len(rows_of(out / "results.csv")) == len(first) == 12
+
+
+def test_changed_teacher_weights_remake_its_datasets_once_across_shared_recipes(recipe, tmp_path, fake, weights):
+    shared = yaml.safe_load(recipe.read_text())
+    shared["data_dir"] = str(tmp_path / "data")
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text(yaml.safe_dump(shared))
+    b.write_text(yaml.safe_dump({**shared, "students": [{"name": "mobilenetv2_050", "held_out": True}]}))
+    run_bench(load_bench_config(a), tmp_path / "ra", quiet=True)
+    run_bench(load_bench_config(b), tmp_path / "rb", quiet=True)
+    from lisq.bench.provenance import generator_teachers
+
+    cfg = load_bench_config(a)
+    teacher = generator_teachers(cfg, cfg.generators[1])[0]
+    (weights / f"{teacher}.bin").write_bytes(b"v2")
+    fake.calls.clear()
+    run_bench(cfg, tmp_path / "ra", quiet=True)
+    assert sum(c[0] == "synth" for c in fake.calls) == 2  # lis seeds 0 and 1, made again
+    assert {p.name.rpartition("-")[0] for p in (tmp_path / "data" / "stale").iterdir()} == {"lis-hierarchical-s0", "lis-hierarchical-s1"}
+    assert {r["generator"] for r in rows_of(tmp_path / "ra" / "results.stale.csv")} == {"lis-hierarchical"}
+    fake.calls.clear()
+    run_bench(load_bench_config(b), tmp_path / "rb", quiet=True)  # its rows are stale too, its datasets already remade
+    assert not any(c[0] == "synth" for c in fake.calls) and sum(c[0] == "quantize" for c in fake.calls) == 3
+    assert len(list((tmp_path / "data" / "stale").iterdir())) == 2

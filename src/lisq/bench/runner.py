@@ -249,7 +249,10 @@ class Bench:
             record["quality"] = BACKEND.inspect(data_dir, list(self.cfg.judges))
         with open(self.synth_log, "a") as f:
             f.write(json.dumps(record) + "\n")
-        atomic_write(marker, lambda tmp: Path(tmp).write_text(json.dumps({"record": record}) + "\n"))
+        from lisq.bench.provenance import dataset_digests
+
+        done = {"record": record, "sha256": dataset_digests(self.cfg, gen)}  # the teachers' weights it came from
+        atomic_write(marker, lambda tmp: Path(tmp).write_text(json.dumps(done) + "\n"))
         return str(data_dir)
 
     def _log_reused(self, marker: Path, key: str, seed: int) -> None:
@@ -325,27 +328,10 @@ class Bench:
 
 
 def recipe_teachers(cfg: BenchConfig) -> list[str]:
-    """Every model reference the recipe's generators synthesize from: their teachers and their school files'
-    teachers (read as YAML, no weights loaded), registry names qualified with the recipe's dataset."""
-    from lisq.models.registry import weights_name
+    """Every model reference the recipe's generators synthesize from (`provenance.generator_teachers`)."""
+    from lisq.bench.provenance import generator_teachers
 
-    refs: list[str] = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            for entry in node.get("teachers", []) or []:
-                refs.append(str(entry.get("model", "")) if isinstance(entry, dict) else str(entry))
-            for child in node.get("courses", []) or []:
-                walk(child)
-
-    for gen in cfg.generators:
-        refs.extend(gen.teachers)
-        teacher = gen.synth_fields.get("teacher")
-        if teacher:
-            refs.append(str(teacher))
-        if gen.school and Path(gen.school).is_file():
-            walk(yaml.safe_load(Path(gen.school).read_text()) or {})
-    return [r if ("." in r or ":" in r) else weights_name(r, cfg.dataset) for r in dict.fromkeys(refs) if r]
+    return list(dict.fromkeys(r for gen in cfg.generators for r in generator_teachers(cfg, gen)))
 
 
 def describe_plan(cfg: BenchConfig, out: str | Path | None = None, only: dict[str, set[str]] | None = None,
@@ -353,11 +339,22 @@ def describe_plan(cfg: BenchConfig, out: str | Path | None = None, only: dict[st
     """What `run_bench` would do now, without doing it: datasets to synthesize, cells done and to run, and the
     worker time of the cells to run where this results.csv already timed the same student and setting.
     Writes nothing."""
+    from lisq.bench.provenance import changed, stale
+
     out = Path(out or cfg.out)
     cells = plan(cfg)
     table = ResultsTable(out / "results.csv")
+    lines, gens = [], set()
+    moved = changed(cfg, out)
+    if moved:  # what run_bench would set aside first: the rows and datasets of changed weights
+        gens, students = stale(cfg, set(moved))
+        again = {c.key for c in cells if c.key in table.done and (c.generator.key in gens or c.student.name in students)}
+        lines.append(f"weights changed since these results: {', '.join(moved)}; {len(again)} done cells of them run again")
+        table.done -= again
+        table.rows = [r for r in table.rows if ResultsTable._key(r) not in again]
     todo = [c for c in cells if c.key not in table.done and selected(c, only)]
-    made = {f"{c.generator.key}-s{c.seed}": (dataset_dir(cfg, out, c.generator, c.seed) / ".bench_done").is_file()
+    made = {f"{c.generator.key}-s{c.seed}": c.generator.key not in gens
+            and (dataset_dir(cfg, out, c.generator, c.seed) / ".bench_done").is_file()
             for c in todo if c.generator.synthetic}
     timed: dict[tuple, list[float]] = {}
     for r in table.rows:
@@ -368,7 +365,7 @@ def describe_plan(cfg: BenchConfig, out: str | Path | None = None, only: dict[st
         got = timed.get((c.student.name, c.setting.method, str(c.setting.w_bits), str(c.setting.a_bits)))
         known, unknown = (known + sum(got) / len(got), unknown) if got else (known, unknown + 1)
     missing = [k for k, v in made.items() if not v]
-    lines = [f"{cfg.name}: {len(cells)} cells in the recipe, {sum(c.key in table.done for c in cells)} done, "
+    lines += [f"{cfg.name}: {len(cells)} cells in the recipe, {sum(c.key in table.done for c in cells)} done, "
              f"{len(todo)} to run now (results: {out})",
              f"datasets: {len(made)} needed by those cells, {len(made) - len(missing)} already synthesized, "
              f"{len(missing)} to synthesize" + (f" ({', '.join(missing)})" if missing else "")]
@@ -408,6 +405,9 @@ def run_bench(cfg: BenchConfig, out: str | Path | None = None, quiet: bool = Fal
     # outside students, judges and teachers, once, before the workers
     for name in dict.fromkeys([s.name for s in cfg.students] + list(cfg.judges) + recipe_teachers(cfg)):
         ensure_published(name, cfg.dataset, None if quiet else tqdm.write)
+    from lisq.bench.provenance import refresh
+
+    refresh(cfg, out, data_root(cfg, out), log=(lambda _: None) if quiet else tqdm.write)
     Bench(cfg, out, quiet).run(jobs, threads, only)
     write_report(out, cfg)
     return out
