@@ -435,6 +435,9 @@ def test_changed_student_weights_rerun_its_cells_and_keep_the_old_rows(recipe, t
     stale = rows_of(out / "results.stale.csv")
     assert len(stale) == 6 and {r["student"] for r in stale} == {"resnet8"}
     assert len(rows_of(out / "results.csv")) == len(first) == 12
+    (out / "models.json").write_text("{not json")
+    with pytest.raises(LisqError, match="not a weights record"):
+        run_bench(cfg, out, quiet=True)
 
 
 def test_changed_teacher_weights_remake_its_datasets_once_across_shared_recipes(recipe, tmp_path, fake, weights):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from lisq.errors import LisqError
 from lisq.models.checkpoint import atomic_write
 
 FILE = "models.json"
@@ -78,7 +79,13 @@ def current(cfg) -> dict[str, str | None]:
 
 def recorded(out: Path) -> dict[str, str | None]:
     path = out / FILE
-    return json.loads(path.read_text()).get("sha256", {}) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        return dict(json.loads(path.read_text())["sha256"])
+    except (ValueError, KeyError, TypeError):
+        raise LisqError(f"{path} is not a weights record written by lisq bench; move it aside to record the current "
+                        "weights (the cells already in results.csv are then trusted as they are)") from None
 
 
 def changed(cfg, out: Path, now: dict | None = None) -> dict[str, tuple[str, str]]:
