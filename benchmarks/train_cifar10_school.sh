@@ -11,8 +11,12 @@ cd "$(dirname "$0")/.."
 OUT=src/lisq/models/weights
 QUEUE=("shufflenetv2_32 30" "resnet14 45" "densenet_s 45" "vgg7 45")
 
-record_epochs() {  # epochs in ARCH's shipped CIFAR-10 record, 0 when there is none
-    python -c "import json,sys,pathlib; p=pathlib.Path('$OUT/$1.cifar10.json'); print(json.loads(p.read_text())['epochs'] if p.is_file() else 0)"
+record_epochs() {  # epochs behind ARCH's shipped CIFAR-10 weights (a warm restart's own plus its start's), 0 when none
+    python -c "
+import json, pathlib
+p = pathlib.Path('$OUT/$1.cifar10.json')
+r = json.loads(p.read_text()) if p.is_file() else {}
+print(r.get('epochs', 0) + ((r.get('init') or {}).get('record') or {}).get('epochs', 0))"
 }
 teachers_at_87() {
     python -c "import json,pathlib; print(sum(json.loads(p.read_text())['test_top1'] >= 0.87 for p in pathlib.Path('$OUT').glob('*.cifar10.json') if not p.name.startswith(('resnet20a', 'resnet32a', 'mobilenetv2_050'))))"
