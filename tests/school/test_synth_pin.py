@@ -45,7 +45,7 @@ def test_synthesis_matches_the_pinned_bytes(generator, pinned, fresh):
     drop = {"loss"} if same_cpu or generator != "zeroq" else {"loss", "label", "file"}
     if not same_cpu:  # soft labels are floats rounded to 5 decimals: the last digit may round the other way
         drop |= {"soft_label"}
-        for now, then in zip(now_rows, then_rows):
+        for now, then in zip(now_rows, then_rows, strict=True):
             assert ("soft_label" in now) == ("soft_label" in then)
             if "soft_label" in then:
                 assert np.allclose(now["soft_label"], then["soft_label"], rtol=0, atol=2e-5)
