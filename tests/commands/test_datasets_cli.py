@@ -90,6 +90,23 @@ def test_zoo_train_init_is_a_warm_restart(home, tmp_path, capsys):
             "--out", out, match="--init")
 
 
+def test_zoo_train_eval_every_records_a_curve_and_leaves_the_weights_alone(home, tmp_path, capsys):
+    from safetensors.torch import load_file
+
+    args = ["zoo", "train", "resnet8", "--dataset", "cifar10", "--epochs", "2", "--batch-size", "32", "--quiet"]
+    assert cli(capsys, *args, "--out", tmp_path / "plain")[0] == 0
+    assert cli(capsys, *args, "--eval-every", "1", "--out", tmp_path / "curve")[0] == 0
+    plain = json.loads((tmp_path / "plain" / "resnet8.cifar10.json").read_text())
+    curve = json.loads((tmp_path / "curve" / "resnet8.cifar10.json").read_text())
+    assert [("test_top1" in h) for h in plain["history"]] == [False, False]
+    assert [h["epoch"] for h in curve["history"] if "test_top1" in h] == [1, 2]
+    assert curve["history"][-1]["test_top1"] == pytest.approx(curve["test_top1"], abs=0.03)  # channels_last vs contiguous
+    a = load_file(str(tmp_path / "plain" / "resnet8.cifar10.safetensors"))
+    b = load_file(str(tmp_path / "curve" / "resnet8.cifar10.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    refused(capsys, *args, "--eval-every", "-1", match="--eval-every")
+
+
 def test_every_verb_on_cifar10(home, tmp_path, capsys):
     data = tmp_path / "lis"
     code, _, err = cli(capsys, "synth", "--dataset", "cifar10", "--generator", "lis", "--teachers", "resnet8",

@@ -28,6 +28,8 @@ def register(subparsers) -> None:
     train.add_argument("--limit", type=int, default=None, help="train on the first N images only (smoke test)")
     train.add_argument("--out", default=None, help="output folder (default: $LISQ_WEIGHTS, else ~/.cache/lisq/weights)")
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint of the last finished epoch")
+    train.add_argument("--eval-every", type=int, default=0, metavar="N",
+                       help="also measure test top-1 after every N-th epoch (into the record's history; default never)")
     train.add_argument("--init", default=None, metavar="WEIGHTS",
                        help="start from these weights (a file or a zoo name such as resnet14.cifar10) instead of a fresh "
                             "initialisation: a warm restart, e.g. with --lr 0.02 --epochs 15")
@@ -112,13 +114,16 @@ def run_train(args) -> int:
     dataset = get_dataset(args.dataset)
     if dataset.input is None:
         raise LisqError(f"{dataset.name} has no input convention of lisq's own; train on a registered dataset")
+    if args.eval_every < 0:
+        raise LisqError(f"--eval-every {args.eval_every}: give a number of epochs >= 1, or 0 for never")
     cfg = TrainConfig(
         args.arch, epochs=args.epochs or DEFAULT_EPOCHS.get(args.arch, 10), seed=args.seed, lr=args.lr,
         batch_size=args.batch_size, threads=args.threads, limit=args.limit, dataset=dataset.name,
         num_classes=dataset.input.num_classes, in_channels=dataset.input.channels,
         augment_pad=args.pad if args.pad is not None else DEFAULT_PAD.get(dataset.name, 2), init=args.init,
     )
-    record = train_model(cfg, args.out or weights_dir(), progress=not args.quiet, resume=args.resume)
+    record = train_model(cfg, args.out or weights_dir(), progress=not args.quiet, resume=args.resume,
+                         eval_every=args.eval_every)
     print(json.dumps({k: record[k] for k in ("arch", "dataset", "epochs", "seconds", "test_top1")}))
     return 0
 

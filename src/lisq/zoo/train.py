@@ -117,8 +117,13 @@ def _seconds_before(init: dict) -> float:
     return float(record.get("seconds_total", record.get("seconds", 0.0)))
 
 
-def train_model(cfg: TrainConfig, out_dir: str | Path, progress: bool = True, resume: bool = False) -> dict:
-    """Train, evaluate on the full test split, write the weights and the record; returns the record."""
+def train_model(cfg: TrainConfig, out_dir: str | Path, progress: bool = True, resume: bool = False,
+                eval_every: int = 0) -> dict:
+    """Train, evaluate on the full test split, write the weights and the record; returns the record.
+
+    `eval_every` N > 0 also measures test top-1 after every N-th epoch, into that epoch's history entry (and
+    the progress line). It does not change the weights (eval mode, no random numbers drawn), and its time is
+    kept out of the training seconds."""
     get_entry(cfg.arch)  # fail fast on unknown names
     dataset = get_dataset(cfg.dataset)
     if dataset.input is None:
@@ -179,6 +184,12 @@ def train_model(cfg: TrainConfig, out_dir: str | Path, progress: bool = True, re
             total, count = total + loss.item() * len(y), count + len(y)
             bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
         history.append({"epoch": epoch + 1, "train_loss": round(total / max(count, 1), 5), "seconds": round(time.time() - start, 1)})
+        if eval_every > 0 and (epoch + 1) % eval_every == 0:
+            t0 = time.time()
+            history[-1]["test_top1"] = evaluate(model, test_split.batches(spec, 500))["top1"]
+            start += time.time() - t0  # the training seconds leave the evaluation out
+            if progress:
+                tqdm.write(f"{cfg.arch}.{cfg.dataset} epoch {epoch + 1}: test top-1 {100 * history[-1]['test_top1']:.2f}")
         state = {
             "config": asdict(cfg), "epoch": epoch + 1, "seconds": time.time() - start, "history": history,
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
