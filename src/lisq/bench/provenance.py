@@ -12,7 +12,6 @@ file (a `source:` reference resolved at load time) are not tracked.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -39,7 +38,9 @@ def weights_file(ref: str, dataset: str) -> Path | None:
 
 
 def digest(path: Path | None) -> str | None:
-    return None if path is None else hashlib.sha256(path.read_bytes()).hexdigest()
+    from lisq.zoo.outside import sha256_of
+
+    return None if path is None else sha256_of(path)
 
 
 def generator_teachers(cfg, gen) -> list[str]:
@@ -49,6 +50,9 @@ def generator_teachers(cfg, gen) -> list[str]:
     from lisq.models.registry import weights_name
     from lisq.school.courses import default_school_path
 
+    def qualify(ref: str) -> str:
+        return ref if ("." in ref or ":" in ref) else weights_name(ref, cfg.dataset)
+
     if not gen.synthetic:
         return []
     refs: list[str] = list(gen.teachers)
@@ -56,7 +60,7 @@ def generator_teachers(cfg, gen) -> list[str]:
     if teacher:
         refs.append(str(teacher))
         if gen.sampler == "single":  # the named teacher is the only one it inverts
-            return [r if ("." in r or ":" in r) else weights_name(r, cfg.dataset) for r in refs]
+            return [qualify(r) for r in refs]
 
     def walk(node):
         if isinstance(node, dict):
@@ -68,7 +72,7 @@ def generator_teachers(cfg, gen) -> list[str]:
     school = Path(gen.school) if gen.school else (None if gen.teachers else default_school_path(cfg.dataset))
     if school is not None and school.is_file():
         walk(yaml.safe_load(school.read_text()) or {})
-    return [r if ("." in r or ":" in r) else weights_name(r, cfg.dataset) for r in dict.fromkeys(refs) if r]
+    return [qualify(r) for r in dict.fromkeys(refs) if r]
 
 
 def current(cfg) -> dict[str, str | None]:

@@ -13,7 +13,6 @@ weights came from (file, SHA-256, and that file's own record), and `seconds_tota
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -105,7 +104,9 @@ def resolve_init(init: str, arch: str, dataset: str) -> tuple[Path, dict | None]
 
 
 def _init_summary(path: Path, record: dict | None) -> dict:
-    summary = {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    from lisq.zoo.outside import sha256_of
+
+    summary = {"file": path.name, "sha256": sha256_of(path)}
     if record:
         summary["record"] = {k: record[k] for k in ("epochs", "seconds", "seconds_total", "test_top1", "config") if k in record}
     return summary
