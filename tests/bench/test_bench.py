@@ -147,6 +147,15 @@ def test_dry_run_says_what_would_run_and_writes_nothing(recipe, tmp_path, monkey
     assert cli.main(["bench", "--config", str(recipe), "--out", str(tmp_path / "res"), "--dry-run"]) == 0
     assert "to run now" in capsys.readouterr().out
     assert sorted(p.name for p in (tmp_path / "res").rglob("*")) == before
+    # a filter naming nothing in the recipe (`lis` for the label `lis-hierarchical`) is one line, not an empty run
+    for flag, value, unknown, known in (("--generators", "lis", "lis", "lis-hierarchical"), ("--seeds", "0,7", "7", "0, 1"),
+                                        ("--students", "nosuch", "nosuch", cfg.students[0].name)):
+        assert cli.main(["bench", "--config", str(recipe), "--out", str(tmp_path / "res"), flag, value, "--dry-run"]) == 2
+        err = capsys.readouterr().err
+        assert f"{flag}: {unknown} not in this recipe; it has " in err and known in err.split("it has ")[1]
+        assert len(err.strip().splitlines()) == 1
+    assert cli.main(["bench", "--config", str(recipe), "--out", str(tmp_path / "res"), "--generators",
+                     "lis-hierarchical", "--dry-run"]) == 0
 
 
 @pytest.mark.parametrize(

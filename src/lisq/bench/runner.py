@@ -113,6 +113,18 @@ def selected(cell: Cell, only: dict[str, set[str]] | None) -> bool:
     return all(values[k] in allowed for k, allowed in only.items() if allowed)
 
 
+def check_only(cfg: BenchConfig, only: dict[str, set[str]] | None) -> None:
+    """Refuse a --generators/--students/--settings/--seeds value that names nothing in the recipe (it would
+    silently select no cell), naming the values the recipe has."""
+    cells = plan(cfg)
+    known = {"generators": {c.generator.key for c in cells}, "students": {c.student.name for c in cells},
+             "settings": {c.setting.key for c in cells}, "seeds": {str(c.seed) for c in cells}}
+    for key, allowed in (only or {}).items():
+        if unknown := sorted(allowed - known[key]):
+            raise LisqError(f"--{key}: {', '.join(unknown)} not in this recipe; it has "
+                            f"{', '.join(sorted(known[key]))}")
+
+
 def make_pool(jobs: int, threads: int) -> Executor:
     """Worker processes (spawned, so no forked torch threads) with `threads` intra-op threads each."""
     ctx = multiprocessing.get_context("spawn")

@@ -22,13 +22,14 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from lisq.bench import load_bench_config, run_bench
-    from lisq.bench.runner import ONLY_KEYS
+    from lisq.bench.runner import ONLY_KEYS, check_only
     from lisq.errors import LisqError
 
     if args.jobs < 1 or (args.threads is not None and args.threads < 1):
         raise LisqError("--jobs and --threads must be at least 1")
     cfg = load_bench_config(args.config, quick=args.quick)
     only = {k: set(v.split(",")) for k in ONLY_KEYS if (v := getattr(args, k))}
+    check_only(cfg, only)
     if args.dry_run:
         from lisq.bench.runner import describe_plan
 
