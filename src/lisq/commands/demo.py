@@ -68,6 +68,7 @@ def run(args) -> int:
     from lisq.data import get_dataset
     from lisq.metrics import evaluate
     from lisq.metrics.inspect import inspect_dataset
+    from lisq.models.checkpoint import atomic_write
     from lisq.models.resolve import resolve_model
     from lisq.quant.config import QuantConfig
     from lisq.quant.qdir import input_spec_of, load_quantized
@@ -98,7 +99,7 @@ def run(args) -> int:
                             batch_size=cfg["batch_size"], k=cfg["k"], seed=cfg["seed"], dataset=dataset.name, speed=speed)
         synthesize(lis_dir, synth, resume=lis_dir.exists(), quiet=args.quiet,
                    threads=args.threads or "auto")
-        (lis_dir / ".demo_done").write_text("ok\n")
+        atomic_write(lis_dir / ".demo_done", lambda tmp: Path(tmp).write_text("ok\n"))
     student = cfg["student"]
     ensure_published(student, dataset.name, say)
     quality = inspect_dataset(lis_dir, cfg["judges"])
@@ -118,7 +119,8 @@ def run(args) -> int:
         results[label] = evaluate(qmodel, test.batches(input_spec_of(meta), 500))["top1"]
     report = {"config": {**cfg, "speed": speed}, "dataset": dataset.name, "top1": results, "quality": quality,
               "seconds": round(time.time() - start, 1)}
-    (root / f"{prefix}report.json").write_text(json.dumps(report, indent=2) + "\n")
+    text = json.dumps(report, indent=2) + "\n"
+    atomic_write(root / f"{prefix}report.json", lambda tmp: Path(tmp).write_text(text))
     print(f"\n{student} (held out of the school) on {len(test):,} real {dataset.title or dataset.name} {test.split} images:")
     for label, top1 in results.items():
         print(f"  {label:22s} top-1 {100 * top1:6.2f} %")
