@@ -4,14 +4,15 @@
 #
 #     source .venv/bin/activate && nohup bash benchmarks/run_cifar10_bench.sh > /tmp/bench/cifar10.log 2>&1 &
 #
-# Order: the samplers ablation before the main recipe's remaining generators (its outcome may change the
-# default sampler, and with it the main recipe's `lis` rows), then the rest of the main recipe, then the
+# Order: the samplers and image-count ablations before the main recipe's remaining generators (its outcome may change the
+# default sampler or size, and with it the main recipe's `lis` rows), then the rest of the main recipe, then the
 # other CIFAR-10 ablations. Commit results/ between steps; `lisq bench --config C --dry-run` says what is left.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bench() { lisq bench --jobs 2 --threads 1 --quiet "$@"; }
 BRECQ=brecq-W4A4,brecq-W3A3,brecq-W2A4
 bench --config configs/ablations/cifar10_samplers.yaml --generators lis-uniform,lis-all,lis-all-equal-cost
+bench --config configs/ablations/cifar10_num_images.yaml
 bench --config configs/cifar10.yaml --generators lis-hierarchical,real,gaussian,deepinversion --settings "$BRECQ"
 bench --config configs/cifar10.yaml --generators zeroq,mixmix-hierarchical --settings "$BRECQ"
 bench --config configs/cifar10.yaml
