@@ -108,17 +108,23 @@ def selected(cell: Cell, only: dict[str, set[str]] | None) -> bool:
     """Whether a cell passes the --generators/--students/--settings/--seeds filters (None: no filter)."""
     if not only:
         return True
-    values = {"generators": cell.generator.key, "students": cell.student.name, "settings": cell.setting.key,
-              "seeds": str(cell.seed)}
+    values = filter_values(cell)
     return all(values[k] in allowed for k, allowed in only.items() if allowed)
+
+
+def filter_values(cell: Cell) -> dict[str, str]:
+    """What the --generators/--students/--settings/--seeds filters compare against, for one cell."""
+    return {"generators": cell.generator.key, "students": cell.student.name, "settings": cell.setting.key,
+            "seeds": str(cell.seed)}
 
 
 def check_only(cfg: BenchConfig, only: dict[str, set[str]] | None) -> None:
     """Refuse a --generators/--students/--settings/--seeds value that names nothing in the recipe (it would
     silently select no cell), naming the values the recipe has."""
-    cells = plan(cfg)
-    known = {"generators": {c.generator.key for c in cells}, "students": {c.student.name for c in cells},
-             "settings": {c.setting.key for c in cells}, "seeds": {str(c.seed) for c in cells}}
+    known: dict[str, set[str]] = {k: set() for k in ONLY_KEYS}
+    for cell in plan(cfg):
+        for k, v in filter_values(cell).items():
+            known[k].add(v)
     for key, allowed in (only or {}).items():
         if unknown := sorted(allowed - known[key]):
             raise LisqError(f"--{key}: {', '.join(unknown)} not in this recipe; it has "
