@@ -46,7 +46,10 @@ def synthesize_all(root: Path) -> dict[str, tuple[np.ndarray, list[dict]]]:
     out = {}
     for gen in GENERATORS:
         d = root / gen
-        synthesize(d, SynthConfig(generator=gen, **SETTINGS), quiet=True, overwrite=True, device="cpu", threads=1)
+        # the multi-teacher generators were pinned when `hierarchical` was their default sampler
+        sampler = {"sampler": "hierarchical"} if gen in ("lis", "mixmix") else {}
+        synthesize(d, SynthConfig(generator=gen, **SETTINGS, **sampler), quiet=True, overwrite=True, device="cpu",
+                   threads=1)
         data = SyntheticDataset(d)
         out[gen] = (data.images_uint8().numpy(), data.rows)
     return out

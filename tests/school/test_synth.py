@@ -55,7 +55,7 @@ def test_lis_from_python_modules_writes_imagefolder(tmp_path):
     with Image.open(out / manifest[0]["file"]) as im:
         assert im.mode == "L" and im.size == (28, 28)
     cfg = (out / "config.yaml").read_text()
-    assert "generator: lis" in cfg and "sampler: hierarchical" in cfg
+    assert "generator: lis" in cfg and "sampler: uniform" in cfg  # the default sampler
 
 
 def test_same_seed_same_bytes_other_seed_differs(tmp_path):
