@@ -317,7 +317,7 @@ class CourseSampler:
     every R iterations inside a batch; 0 draws once per batch.
     """
 
-    kind: str = "hierarchical"
+    kind: str = "uniform"  # the lis/mixmix default (GeneratorPreset.sampler)
     k: int = 4
     resample_every: int = 0
     teacher: str | None = None
