@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from lisq import __version__, runtime
@@ -75,7 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     timer = None
     try:
         timer = configure_threads(args)
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # here, not at exit: a reader that went away (`| head`) is handled below
+        return code
+    except BrokenPipeError:  # the reader of stdout closed it: stop quietly, like other shell tools
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit-time flush cannot fail again
+        return 141  # 128 + SIGPIPE
     except LisqError as exc:
         if timer is not None:
             timer.cancel()

@@ -1,6 +1,7 @@
 """The CLI contract: JSON shapes, and one clear line + exit 2 on every bad input."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -118,6 +119,17 @@ def test_real_process_prints_no_traceback(bad_inputs):
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_reader_that_closes_stdout_gets_no_traceback():
+    """`lisq zoo list | head -1`: the reader goes away before lisq writes; lisq stops quietly (exit 141)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody will ever read: the first write fails with EPIPE
+    proc = subprocess.run([sys.executable, "-m", "lisq", "zoo", "list", "--json"], stdout=write_end,
+                          stderr=subprocess.PIPE, text=True, timeout=120)
+    os.close(write_end)
+    assert proc.returncode == 141
+    assert proc.stderr == ""
 
 
 def test_model_that_cannot_take_input(tmp_path, capsys):
