@@ -28,6 +28,10 @@ class AugmentPlan:
             self.mixing = (use, lam, centre, perms)
             self.onehot = F.one_hot(labels, num_classes).float()
 
+    def mixed(self, it: int) -> bool:
+        """Whether iteration `it` is a CutMix step (other images and soft targets than the plain steps)."""
+        return self.mixing is not None and bool(self.mixing[0][it])
+
     def apply(self, x: torch.Tensor, it: int, labels: torch.Tensor, scale: float = 1.0):
         """(augmented images, CE targets: the labels, or soft labels on a mixed iteration); `scale` < 1 shrinks
         the shifts with the images (the low-resolution phase of multi-resolution synthesis)."""
@@ -41,7 +45,7 @@ class AugmentPlan:
         if self.flips is not None and self.flips[it]:
             xa = xa.flip(3)
         target = labels
-        if self.mixing is not None and self.mixing[0][it]:
+        if self.mixed(it):
             xa, target = cutmix(xa, self.onehot, self.mixing[3][it], self.mixing[1][it], self.mixing[2][it],
                                 x.shape[2], x.shape[3])
         return xa, target
