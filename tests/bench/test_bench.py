@@ -471,3 +471,40 @@ def test_changed_teacher_weights_remake_its_datasets_once_across_shared_recipes(
     run_bench(load_bench_config(b), tmp_path / "rb", quiet=True)  # its rows are stale too, its datasets already remade
     assert not any(c[0] == "synth" for c in fake.calls) and sum(c[0] == "quantize" for c in fake.calls) == 3
     assert len(list((tmp_path / "data" / "stale").iterdir())) == 2
+
+
+def test_rows_on_datasets_made_before_a_synthesis_change_are_measured_again(recipe, tmp_path, fake, monkeypatch):
+    from lisq.bench.runner import describe_plan
+    from lisq.school import revision
+
+    shared = yaml.safe_load(recipe.read_text())
+    shared["data_dir"] = str(tmp_path / "data")
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text(yaml.safe_dump(shared))
+    b.write_text(yaml.safe_dump({**shared, "students": [{"name": "mobilenetv2_050", "held_out": True}]}))
+    run_bench(load_bench_config(a), tmp_path / "ra", quiet=True)
+    run_bench(load_bench_config(b), tmp_path / "rb", quiet=True)
+    assert "synthesized before" not in describe_plan(load_bench_config(a), tmp_path / "ra")
+    # a code change that alters what the hierarchical sampler's configs yield, and nothing else
+    change = revision.Change(revision.REVISION + 1, "a test change", lambda s: s.get("sampler") == "hierarchical")
+    monkeypatch.setattr(revision, "CHANGES", (*revision.CHANGES, change))
+    monkeypatch.setattr(revision, "REVISION", change.revision)
+    text = describe_plan(load_bench_config(a), tmp_path / "ra")
+    assert "a test change): lis-hierarchical-s0, lis-hierarchical-s1; 6 done cells of them run again" in text
+    assert "2 to synthesize" in text
+    fake.calls.clear()
+    run_bench(load_bench_config(a), tmp_path / "ra", quiet=True)
+    assert sum(c[0] == "synth" for c in fake.calls) == 2 and sum(c[0] == "quantize" for c in fake.calls) == 6
+    assert {r["generator"] for r in rows_of(tmp_path / "ra" / "results.stale.csv")} == {"lis-hierarchical"}
+    assert len(rows_of(tmp_path / "ra" / "results.csv")) == 12  # gaussian's rows kept, lis's measured again
+    assert {p.name.rpartition("-")[0] for p in (tmp_path / "data" / "stale").iterdir()} == {"lis-hierarchical-s0", "lis-hierarchical-s1"}
+    records = [json.loads(line) for line in (tmp_path / "ra" / "synthesis.jsonl").read_text().splitlines()]
+    assert {r["synth_revision"] for r in records} == {change.revision}
+    assert len((tmp_path / "ra" / "synthesis.stale.jsonl").read_text().splitlines()) == 2
+    fake.calls.clear()
+    run_bench(load_bench_config(b), tmp_path / "rb", quiet=True)  # its rows are outdated too, its datasets remade
+    assert not any(c[0] == "synth" for c in fake.calls) and sum(c[0] == "quantize" for c in fake.calls) == 3
+    fake.calls.clear()
+    run_bench(load_bench_config(a), tmp_path / "ra", quiet=True)
+    run_bench(load_bench_config(b), tmp_path / "rb", quiet=True)
+    assert not any(c[0] in ("synth", "quantize") for c in fake.calls)  # settled: nothing runs again

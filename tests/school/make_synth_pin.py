@@ -3,7 +3,9 @@ datasets redesign (issue 11) so that later refactors must reproduce it. Run from
 
     .venv/bin/python tests/school/make_synth_pin.py
 
-Only rerun it on purpose (a deliberate change of output); test_synth_pin.py compares against it.
+Only rerun it on purpose (a deliberate change of output); test_synth_pin.py compares against it. It refuses
+to pin other bytes on the same CPU until a new synth revision (src/lisq/school/revision.py) records the change,
+so that the datasets and bench rows made before it are set aside.
 """
 
 from __future__ import annotations
@@ -56,11 +58,21 @@ def synthesize_all(root: Path) -> dict[str, tuple[np.ndarray, list[dict]]]:
 
 
 def main() -> None:
+    from lisq.school.revision import REVISION
+
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         results = synthesize_all(Path(tmp))
     arrays = {f"{g}_pixels": px for g, (px, _) in results.items()}
-    meta = {"cpu": cpu_fingerprint(), "settings": SETTINGS, "rows": {g: rows for g, (_, rows) in results.items()}}
+    meta = {"cpu": cpu_fingerprint(), "settings": SETTINGS, "rows": {g: rows for g, (_, rows) in results.items()},
+            "synth_revision": REVISION}
+    if FIXTURE.is_file():  # new bytes on this CPU mean synthesis now yields other images: that is a new revision
+        old = np.load(FIXTURE)
+        pinned = json.loads(str(old["meta"]))
+        same = pinned["cpu"] != meta["cpu"] or all(np.array_equal(old[k], v) for k, v in arrays.items())
+        if not same and pinned.get("synth_revision", 1) >= REVISION:
+            sys.exit(f"the pinned images changed at synth revision {REVISION}: add a Change to "
+                     "src/lisq/school/revision.py (what changed, which configs it alters) before pinning again")
     FIXTURE.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(FIXTURE, meta=np.array(json.dumps(meta)), **arrays)
     print(f"wrote {FIXTURE} on {meta['cpu']}", file=sys.stderr)

@@ -5,8 +5,10 @@ stay the same: retrain a teacher or a student (`lisq zoo train`, a new import) a
 weights that no longer exist. So every run compares the digests of the recipe's students and teachers with
 the ones recorded beside the results. A model whose weights changed makes its rows stale: those of it as a
 student, and those of every generator that synthesizes from it. Stale rows move to results.stale.csv and
-stale datasets to DATA/stale/, both kept, and the run measures them again (their synthesis records move to synthesis.stale.jsonl). Models without a local weights
-file (a `source:` reference resolved at load time) are not tracked.
+stale datasets to DATA/stale/, both kept, and the run measures them again (their synthesis records move to
+synthesis.stale.jsonl). Models without a local weights file (a `source:` reference resolved at load time) are
+not tracked. The same goes for a change to the synthesis code that alters what a generator's settings yield
+(`lisq.school.revision`): the rows measured on a dataset made before it, and the dataset, are set aside.
 """
 
 from __future__ import annotations
@@ -105,8 +107,53 @@ def stale(cfg, models: set[str]) -> tuple[set[str], set[str]]:
     return gens, {s.name for s in cfg.students if s.name in models}
 
 
+def synthesis_settings(cfg, gen, seed: int) -> dict:
+    """The resolved synth settings of one generator's dataset for `seed` (loads no weights)."""
+    from lisq.bench.runner import synth_request
+    from lisq.school.synth import plan_synthesis
+
+    config, teachers, school = synth_request(cfg, gen, seed, getattr(gen, "num_images", None) or cfg.num_images)
+    return plan_synthesis(config, teachers=teachers, school=school)[0].to_dict()
+
+
+def outdated_synthesis(cfg, out: Path) -> dict[tuple[str, int], list]:
+    """(generator key, seed) -> the synthesis code changes (`lisq.school.revision`) made since the dataset behind
+    that generator's rows in OUT/results.csv was synthesized, where they alter its images. The revision comes from
+    the dataset's record in OUT/synthesis.jsonl (revision 1 without one)."""
+    from lisq.school.revision import changes_since, revision_of
+
+    gens = {g.key: g for g in cfg.generators if g.synthetic}
+    made: dict[tuple[str, int], int] = {}
+    log = out / "synthesis.jsonl"
+    for line in log.read_text().splitlines() if log.is_file() else ():
+        if line.strip():
+            r = json.loads(line)
+            made[(r.get("generator"), int(r.get("seed", -1)))] = revision_of(r)
+    path = out / "results.csv"
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as f:
+        used = {(r["generator"], int(r["seed"])) for r in csv.DictReader(f) if r["generator"] in gens}
+    found = {}
+    for key, seed in sorted(used):
+        changes = changes_since(made.get((key, seed), 1), synthesis_settings(cfg, gens[key], seed))
+        if changes:
+            found[(key, seed)] = changes
+    return found
+
+
 def refresh(cfg, out: Path, data_root: Path, log=print) -> dict[str, tuple[str, str]]:
-    """Move the rows and datasets that depend on changed weights aside, then record the current digests."""
+    """Move the rows and datasets that depend on changed weights, or on synthesis code changed since (an outdated
+    synth revision), aside, then record the current digests."""
+    from lisq.school.revision import describe
+
+    old = outdated_synthesis(cfg, out)
+    for (key, seed), changes in old.items():
+        log(f"{key} seed {seed}: its dataset was synthesized before {describe(changes)}; its cells are measured again")
+    if old:
+        _move_rows(out, lambda r: (r["generator"], int(r["seed"])) in old)
+        _move_synth_records(out, lambda r: (r.get("generator"), int(r.get("seed", -1))) in old)
+    _move_outdated_datasets(cfg, data_root, log)
     now = current(cfg)
     moved = changed(cfg, out, now)
     if moved:
@@ -115,7 +162,7 @@ def refresh(cfg, out: Path, data_root: Path, log=print) -> dict[str, tuple[str, 
             log(f"{ref}: weights changed since these results (sha256 {then[:12]} then, {sha[:12]} now); "
                 "its cells are measured again")
         _move_rows(out, lambda r: r["generator"] in gens or r["student"] in students)
-        _move_synth_records(out, gens)
+        _move_synth_records(out, lambda r: r.get("generator") in gens)
         stamp = time.strftime("%Y%m%dT%H%M%S")
         for d in sorted(data_root.glob("*-s*")) if data_root.is_dir() else ():
             key = d.name.rpartition("-s")[0]
@@ -146,13 +193,32 @@ def made_with(data_dir: Path, cfg, gen, now: dict) -> bool:
     return bool(made) and made == dataset_digests(cfg, gen, now)
 
 
-def _move_synth_records(out: Path, gens: set[str]) -> None:
-    """synthesis.jsonl records (seconds, quality) of stale generators -> synthesis.stale.jsonl."""
+def _move_outdated_datasets(cfg, data_root: Path, log) -> None:
+    """Finished datasets of this recipe's generators whose config.yaml predates a change to what they yield ->
+    DATA/stale/ (kept; the bench synthesizes them again)."""
+    from lisq.school.revision import describe, outdated
+
+    keys = {g.key for g in cfg.generators if g.synthetic}
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    for d in sorted(data_root.glob("*-s*")) if data_root.is_dir() else ():
+        config = d / "config.yaml"
+        if d.name.rpartition("-s")[0] not in keys or not (d / ".bench_done").is_file() or not config.is_file():
+            continue
+        changes = outdated(yaml.safe_load(config.read_text()) or {})
+        if changes:
+            target = data_root / "stale" / f"{d.name}-{stamp}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            d.rename(target)
+            log(f"{d}: synthesized before {describe(changes)}; moved to {target}")
+
+
+def _move_synth_records(out: Path, is_stale) -> None:
+    """synthesis.jsonl records (seconds, quality) for which `is_stale(record)` -> synthesis.stale.jsonl."""
     path = out / "synthesis.jsonl"
-    if not gens or not path.is_file():
+    if not path.is_file():
         return
     lines = [line for line in path.read_text().splitlines() if line.strip()]
-    old = [line for line in lines if json.loads(line).get("generator") in gens]
+    old = [line for line in lines if is_stale(json.loads(line))]
     if old:
         with open(out / "synthesis.stale.jsonl", "a") as f:
             f.write("\n".join(old) + "\n")

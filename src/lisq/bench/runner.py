@@ -244,6 +244,8 @@ class Bench:
 
     def dataset(self, gen: GeneratorSpec, seed: int) -> str:
         """The calibration source of `quantize_reference`: 'gaussian', 'real' or a synthesized directory (made once)."""
+        from lisq.school import revision
+        from lisq.school.revision import describe, outdated
         from lisq.school.synth import plan_synthesis, resolved_config
 
         if not gen.synthetic:
@@ -257,12 +259,16 @@ class Bench:
             if diff is not None:
                 raise LisqError(f"dataset {data_dir} was synthesized with other settings ({diff}); give this generator "
                                 "a distinct `label`, pin the setting in the recipe, or delete the dataset")
-            self._log_reused(marker, gen.key, seed)
+            changes = outdated(yaml.safe_load((data_dir / "config.yaml").read_text()) or {})
+            if changes:  # `refresh` sets these aside before the run; one made meanwhile by an older lisq is refused
+                raise LisqError(f"dataset {data_dir} was synthesized before {describe(changes)}; delete it to make it again")
+            self._log_reused(marker, gen.key, seed, data_dir)
             return str(data_dir)
         start = time.time()
         BACKEND.synthesize(data_dir, config, teachers, school)
         seconds = time.time() - start
-        record = {"generator": gen.key, "seed": seed, "seconds": round(seconds, 1), "dir": str(data_dir)}
+        record = {"generator": gen.key, "seed": seed, "seconds": round(seconds, 1), "dir": str(data_dir),
+                  "synth_revision": revision.REVISION}
         if self.cfg.judges:
             record["quality"] = BACKEND.inspect(data_dir, list(self.cfg.judges))
         with open(self.synth_log, "a") as f:
@@ -273,12 +279,16 @@ class Bench:
         atomic_write(marker, lambda tmp: Path(tmp).write_text(json.dumps(done) + "\n"))
         return str(data_dir)
 
-    def _log_reused(self, marker: Path, key: str, seed: int) -> None:
-        """A dataset another recipe made: log its synthesis record here too (once)."""
+    def _log_reused(self, marker: Path, key: str, seed: int, data_dir: Path) -> None:
+        """A dataset another recipe made: log its synthesis record here too (once), with the synth revision its
+        config.yaml records (the one its images are of)."""
+        from lisq.school.revision import revision_of
+
         text = marker.read_text().strip()
         if text == "ok":  # written by lisq <= 0.1 benches: nothing recorded
             return
         done = json.loads(text)
+        done["record"]["synth_revision"] = revision_of(yaml.safe_load((data_dir / "config.yaml").read_text()) or {})
         logged = self.synth_log.is_file() and any(
             (r.get("generator"), r.get("seed")) == (key, seed)
             for r in map(json.loads, self.synth_log.read_text().splitlines()))
@@ -357,7 +367,8 @@ def describe_plan(cfg: BenchConfig, out: str | Path | None = None, only: dict[st
     """What `run_bench` would do now, without doing it: datasets to synthesize, cells done and to run, and the
     worker time of the cells to run where this results.csv already timed the same student and setting.
     Writes nothing."""
-    from lisq.bench.provenance import changed, stale
+    from lisq.bench.provenance import changed, outdated_synthesis, stale
+    from lisq.school.revision import describe, outdated
 
     out = Path(out or cfg.out)
     cells = plan(cfg)
@@ -370,10 +381,21 @@ def describe_plan(cfg: BenchConfig, out: str | Path | None = None, only: dict[st
         lines.append(f"weights changed since these results: {', '.join(moved)}; {len(again)} done cells of them run again")
         table.done -= again
         table.rows = [r for r in table.rows if ResultsTable._key(r) not in again]
+    old = outdated_synthesis(cfg, out)
+    if old:  # and the rows measured on datasets synthesized before a change to what they yield
+        again = {c.key for c in cells if c.key in table.done and (c.generator.key, c.seed) in old}
+        lines.append(f"synthesized before a change to what they yield ({describe(list(dict.fromkeys(c for v in old.values() for c in v)))}): "
+                     f"{', '.join(f'{k}-s{s}' for k, s in old)}; {len(again)} done cells of them run again")
+        table.done -= again
+        table.rows = [r for r in table.rows if ResultsTable._key(r) not in again]
+
+    def current_dataset(c) -> bool:
+        d = dataset_dir(cfg, out, c.generator, c.seed)
+        return (c.generator.key not in gens and (d / ".bench_done").is_file() and (d / "config.yaml").is_file()
+                and not outdated(yaml.safe_load((d / "config.yaml").read_text()) or {}))
+
     todo = [c for c in cells if c.key not in table.done and selected(c, only)]
-    made = {f"{c.generator.key}-s{c.seed}": c.generator.key not in gens
-            and (dataset_dir(cfg, out, c.generator, c.seed) / ".bench_done").is_file()
-            for c in todo if c.generator.synthetic}
+    made = {f"{c.generator.key}-s{c.seed}": current_dataset(c) for c in todo if c.generator.synthetic}
     timed: dict[tuple, list[float]] = {}
     for r in table.rows:
         if r.get("seconds"):

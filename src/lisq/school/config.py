@@ -267,7 +267,7 @@ def normalise_resolved(config: dict) -> dict:
     if version > SCHEMA_VERSION:
         raise LisqError(f"this dataset was written by a newer lisq (config schema {version}, this lisq reads up to "
                         f"{SCHEMA_VERSION}); upgrade lisq to resume it")
-    out = {k: v for k, v in config.items() if k not in ("runtime", "lisq_version", "schema")}
+    out = {k: v for k, v in config.items() if k not in ("runtime", "lisq_version", "schema", "synth_revision")}
     if isinstance(out.get("synth"), dict):
         synth = dict(out["synth"])
         if version < 2:

@@ -22,6 +22,7 @@ from tqdm import tqdm
 import lisq
 from lisq import runtime
 from lisq.precision import require_amp_device
+from lisq.school import revision
 from lisq.school.config import SCHEMA_VERSION, SynthConfig
 from lisq.school.courses import School
 from lisq.school.distributed import barrier, dist_setup, pick_device, teardown
@@ -85,10 +86,11 @@ def synthesize(
 
 
 def resolved_config(cfg: SynthConfig, school: School | None, world: int = 1, device: torch.device | str = "cpu") -> dict:
-    """What config.yaml records: the schema version, every setting, the school, the runtime."""
+    """What config.yaml records: the schema version, the synth revision, every setting, the school, the runtime."""
     data = {
         "lisq_version": lisq.__version__,
         "schema": SCHEMA_VERSION,
+        "synth_revision": revision.REVISION,
         "synth": cfg.to_dict(),
         "school": school.to_dict() if school is not None else None,
         "runtime": {"world_size": world, "device": str(device), "torch": str(torch.__version__)},

@@ -70,9 +70,13 @@ class DatasetWriter:
         if not cfg_path.is_file():
             raise LisqError(f"cannot resume {str(self.root)!r}: it has no {CONFIG}; it is not a lisq dataset (use another --out)")
         from lisq.school.config import PRESET_FIELDS, normalise_resolved
+        from lisq.school.revision import describe, outdated
 
         old = yaml.safe_load(cfg_path.read_text()) or {}
         diff = first_difference(normalise_resolved(old), normalise_resolved(config))
+        if diff is None and (changes := outdated(old)):
+            raise LisqError(f"cannot resume {str(self.root)!r}: its batches were made before a change to what its settings "
+                            f"yield ({describe(changes)}); use --overwrite to make it again")
         if diff is not None:
             hint = "rerun with the same settings or use --overwrite"
             if diff in {f"synth.{k}" for k in PRESET_FIELDS}:
