@@ -387,13 +387,14 @@ def test_recipe_teachers_include_school_files_and_single_teachers(tmp_path):
     school = tmp_path / "s.yaml"
     school.write_text(yaml.safe_dump({"dataset": "cifar10", "courses": [
         {"name": "a", "teachers": ["resnet20.cifar10", {"model": "resnet20a"}]},
-        {"name": "b", "courses": [{"name": "c", "teachers": ["resnet32a.cifar10"]}]}]}))
+        {"name": "b", "courses": [{"name": "c", "teachers": ["resnet32a.cifar10"]}]}], "always": ["shufflenetv2_32"]}))
     raw = {**RECIPE, "dataset": "cifar10", "generators": [
         {"name": "lis", "school": str(school)},
         {"name": "deepinversion", "teachers": ["vgg7"]},
         {"name": "lis", "label": "one", "sampler": "single", "synth": {"teacher": "mobilenetv2_100.cifar10"}}]}
     assert recipe_teachers(load_bench_config_from(raw)) == [
-        "resnet20.cifar10", "resnet20a.cifar10", "resnet32a.cifar10", "vgg7.cifar10", "mobilenetv2_100.cifar10"]
+        "resnet20.cifar10", "resnet20a.cifar10", "resnet32a.cifar10", "shufflenetv2_32.cifar10", "vgg7.cifar10",
+        "mobilenetv2_100.cifar10"]
     # a lis generator with no school synthesizes from the dataset's shipped one
     from lisq.bench.provenance import generator_teachers
     from lisq.school.courses import default_school

@@ -64,3 +64,16 @@ def test_imagenet_lite_school_mixes_resolutions_on_one_canvas(capsys):
     sizes = {t["name"]: t["input_size"] for c in plan["school"]["courses"] for t in c["teachers"]}
     assert sizes == {"effnet:lite0": 224, "effnet:lite1": 240} and plan["synth"]["image_size"] == 240
     assert plan["synth"]["dataset"] == "imagenet" and plan["synth"]["mean"] == [127 / 255] * 3
+
+
+def test_add_teachers_flag_puts_the_model_in_every_schedule(capsys):
+    import json
+
+    code = main(["synth", "--dataset", "cifar10", "--add-teachers", "resnet20a.cifar10", "--dry-run", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    plan = json.loads(out.strip().splitlines()[0])
+    assert plan["teachers"][-1] == "resnet20a.cifar10" and len(plan["teachers"]) == 7
+    assert [t["name"] for t in plan["school"]["always"]] == ["resnet20a.cifar10"]
+    assert main(["synth", "--generator", "gaussian", "--add-teachers", "resnet20a.cifar10", "--dry-run"]) == 2
+    assert "uses no teachers" in capsys.readouterr().err

@@ -12,13 +12,16 @@ from lisq.models import pretrained_path
 from lisq.school.courses import CourseSampler, default_school, load_school, school_from_dict
 
 
-def _school(tiny_ref, weights=None):
-    courses = [
+def _school_courses(tiny_ref):
+    return [
         {"name": "A", "teachers": [{"model": f"{tiny_ref}:tiny_a", "name": "a1"}, {"model": f"{tiny_ref}:tiny_a", "name": "a2"}]},
         {"name": "B", "teachers": [{"model": f"{tiny_ref}:tiny_b", "name": "b"}]},
         {"name": "C", "weight": 2.0, "courses": [{"name": "C1", "teachers": [{"model": f"{tiny_ref}:tiny_c", "name": "c"}]}]},
     ]
-    return school_from_dict({"name": "t", "courses": courses})
+
+
+def _school(tiny_ref, weights=None):
+    return school_from_dict({"name": "t", "courses": _school_courses(tiny_ref)})
 
 
 def _frequencies(sampler, school, draws=4000):
@@ -177,3 +180,45 @@ def test_cifar10_schools_with_an_outside_teacher_are_the_default_plus_that_teach
         if course["name"] == "resnet":
             course["teachers"] = course["teachers"] + [f"{outside}.cifar10"]
     assert plus["courses"] == default["courses"] and plus["dataset"] == "cifar10"
+    always = yaml.safe_load((root / f"school_cifar10_always_{outside}.yaml").read_text())
+    assert always["courses"] == yaml.safe_load(default_school_path("cifar10").read_text())["courses"]
+    assert always["always"] == [f"{outside}.cifar10"] and always["dataset"] == "cifar10"
+
+
+def test_always_teachers_join_every_draw_and_leave_the_other_draws_as_they_were(tiny_ref):
+    plain = _school(tiny_ref)
+    school = plain.with_always(school_from_dict({"courses": [{"name": "me", "teachers": [
+        {"model": f"{tiny_ref}:tiny_c", "name": "me"}]}]}).teachers)
+    me = school.index("me")
+    assert school.always == [me] and school.drawable() == [0, 1, 2, 3]
+    assert school.to_dict()["always"][0]["name"] == "me"  # config.yaml records it
+    courses = yaml.safe_load(yaml.safe_dump(_school_courses(tiny_ref)))
+    from_yaml = school_from_dict({"name": "t", "courses": courses, "always": [{"model": f"{tiny_ref}:tiny_c", "name": "me"}]})
+    assert from_yaml.to_dict() == school.to_dict()  # a school file's `always:` is the same school
+    for kind, kw in (("uniform", {"k": 2}), ("hierarchical", {"k": 2}), ("single", {"teacher": "b"}), ("all", {})):
+        sampler = CourseSampler(kind, **kw)
+        with_me, without = np.random.default_rng(3), np.random.default_rng(3)
+        for _ in range(50):
+            got, base = sampler.draw(school, with_me), sampler.draw(plain, without)
+            assert got == sorted({*base, me})  # the same draw as without it, plus it
+    f = _frequencies(CourseSampler("uniform", k=2), school)
+    assert f["me"] == 1.0 and f["a1"] == pytest.approx(0.5, abs=0.03)  # never drawn out of the pool as well
+
+
+def test_add_teachers_joins_the_default_school_and_is_refused_where_it_cannot(tiny_ref):
+    from tiny_models import tiny_c
+
+    from lisq.school import SynthConfig
+    from lisq.school.synth import plan_synthesis
+
+    _, school = plan_synthesis(SynthConfig(dataset="cifar10", sampler="uniform"), add_teachers="resnet20a.cifar10")
+    assert school.names() == default_school("cifar10").names() + ["resnet20a.cifar10"]
+    assert [school.teachers[i].name for i in school.always] == ["resnet20a.cifar10"]
+    _, school = plan_synthesis(SynthConfig(), add_teachers=[tiny_c()])  # a Python module, Fashion-MNIST's school
+    assert len(school.always) == 1 and school.teachers[school.always[0]].name == f"TinyNet_{len(default_school().teachers)}"
+    with pytest.raises(LisqError, match="already a teacher of school"):
+        plan_synthesis(SynthConfig(dataset="cifar10"), add_teachers="resnet20.cifar10")
+    with pytest.raises(LisqError, match="uses no teachers"):
+        plan_synthesis(SynthConfig(generator="gaussian"), add_teachers="resnet20.cifar10")
+    with pytest.raises(LisqError, match="different label spaces"):
+        plan_synthesis(SynthConfig(dataset="cifar10"), add_teachers="resnet20.fmnist")  # a Fashion-MNIST model

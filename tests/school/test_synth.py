@@ -311,3 +311,21 @@ def school_yaml(tmp_path) -> Path:
     path.write_text(yaml.safe_dump({"courses": [{"name": "a", "teachers": [f"{ref}:tiny_a"]},
                                                 {"name": "b", "teachers": [f"{ref}:tiny_b"]}]}))
     return path
+
+
+def test_added_teachers_are_in_every_schedule_and_resume_needs_them(tmp_path):
+    out = tmp_path / "d"
+    school = [tiny_a(), tiny_b()]
+    cfg = small(num_images=8, sampler="uniform", k=1)
+    synthesize(out, cfg, teachers=school, add_teachers=[tiny_c()], quiet=True)
+    manifest = rows(out)
+    assert len(manifest) == 8 and all("TinyNet_2" in r["teachers"] and len(r["teachers"]) == 2 for r in manifest)
+    assert {r["teachers"][0] for r in manifest} <= {"TinyNet_0", "TinyNet_1"}  # the school's own draw beside it
+    whole = tree_digest(out)
+    with pytest.raises(LisqError, match="differs at 'school"):
+        synthesize(out, cfg, teachers=school, quiet=True, resume=True)
+    for r in manifest[4:]:  # lose the second batch, as a kill would
+        (out / r["file"]).unlink()
+    (out / ".shards" / "batch_000001.jsonl").unlink()
+    synthesize(out, cfg, teachers=school, add_teachers=[tiny_c()], quiet=True, resume=True)
+    assert tree_digest(out) == whole

@@ -70,6 +70,8 @@ def generator_teachers(cfg, gen) -> list[str]:
                 refs.append(str(entry.get("model", "")) if isinstance(entry, dict) else str(entry))
             for child in node.get("courses", []) or []:
                 walk(child)
+            for entry in node.get("always", []) or []:  # the school's teachers in every schedule
+                refs.append(str(entry.get("model", "")) if isinstance(entry, dict) else str(entry))
 
     school = Path(gen.school) if gen.school else (None if gen.teachers else default_school_path(cfg.dataset))
     if school is not None and school.is_file():

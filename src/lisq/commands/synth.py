@@ -32,6 +32,10 @@ def register(subparsers) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--teachers", default=None, help="comma-separated model references (registry names or file.py:factory)")
     src.add_argument("--school", default=None, help="school YAML: courses -> teachers (default: the shipped school)")
+    p.add_argument("--add-teachers", default=None, metavar="REFS",
+                   help="comma-separated model references that join the school in every schedule, whatever the "
+                        "sampler draws; e.g. the model you are about to quantize (closest to real-data calibration "
+                        "for a model trained on other data, at the cost of a dataset made for it)")
     p.add_argument("--out", default=None, help="output directory (ImageFolder layout); required unless --dry-run")
     p.add_argument("--config", default=None, help="YAML of synthesis settings (flags override it), e.g. configs/synth_lis.yaml")
     p.add_argument("--num-images", type=int, default=None, help="default 1024")
@@ -131,7 +135,7 @@ def dry_run(args, cfg: SynthConfig, school) -> int:
     from lisq.school.synth import plan_synthesis
 
     final, school = plan_synthesis(cfg, teachers=None if school is not None else args.teachers,
-                                   school=school if school is not None else args.school)
+                                   school=school if school is not None else args.school, add_teachers=args.add_teachers)
     quant = None
     if args.config:
         data = yaml.safe_load(Path(args.config).read_text()) or {}
@@ -163,7 +167,8 @@ def run(args) -> int:
     if args.out is None:
         raise LisqError("--out DIR is required (except with --dry-run)")
     summary = synthesize(
-        args.out, cfg, teachers=args.teachers, school=school if school is not None else args.school, resume=args.resume, overwrite=args.overwrite,
+        args.out, cfg, teachers=args.teachers, school=school if school is not None else args.school,
+        add_teachers=args.add_teachers, resume=args.resume, overwrite=args.overwrite,
         quiet=args.quiet, device=args.device, threads=args.threads if args.threads is not None else "auto",
     )
     if args.json:

@@ -20,7 +20,7 @@ from lisq.school.teacher import (
     spec_from_reference,
 )
 
-SCHOOL_KEYS = ("name", "dataset", "defaults", "courses", "teachers")
+SCHOOL_KEYS = ("name", "dataset", "defaults", "courses", "teachers", "always")
 COURSE_KEYS = ("name", "weight", "courses", "teachers")
 DEFAULT_KEYS = ("input_size", "channels", "mean", "std", "num_classes", "dataset", "crop_pct")
 
@@ -40,11 +40,13 @@ class Course:
 
 @dataclass
 class School:
-    """The pool of teachers organised as a tree of courses (SPEC section 5)."""
+    """The pool of teachers organised as a tree of courses (SPEC section 5), and the teachers `always` in every
+    schedule whatever the sampler draws (outside the tree; e.g. the model about to be quantized)."""
 
     teachers: list[TeacherSpec]
     root: Course
     name: str = "school"
+    always: list[int] = field(default_factory=list)
 
     @property
     def num_classes(self) -> int:
@@ -63,6 +65,21 @@ class School:
     def names(self) -> list[str]:
         return [t.name for t in self.teachers]
 
+    def drawable(self) -> list[int]:
+        """The teachers a sampler draws from: all but the `always` ones."""
+        return [i for i in range(len(self.teachers)) if i not in self.always]
+
+    def with_always(self, extra: list[TeacherSpec], source: str = "--add-teachers") -> School:
+        """This school with `extra` teachers in every schedule (beside what the sampler draws)."""
+        for spec in extra:
+            if spec.name in self.names():
+                raise LisqError(f"{source}: {spec.name!r} is already a teacher of school {self.name!r}; add a model "
+                                "the school lacks, or give the school file's teacher a distinct 'name:'")
+        teachers = [*self.teachers, *extra]
+        _validate(teachers, source)
+        return School(teachers=teachers, root=self.root, name=self.name,
+                      always=[*self.always, *range(len(self.teachers), len(teachers))])
+
     def to_dict(self) -> dict:
         def course(c: Course) -> dict:
             d: dict = {"name": c.name, "weight": c.weight}
@@ -73,7 +90,8 @@ class School:
             return d
 
         return {"name": self.name, "courses": [course(c) for c in self.root.courses],
-                **({"teachers": [self.teachers[i].to_dict() for i in self.root.teachers]} if self.root.teachers else {})}
+                **({"teachers": [self.teachers[i].to_dict() for i in self.root.teachers]} if self.root.teachers else {}),
+                **({"always": [self.teachers[i].to_dict() for i in self.always]} if self.always else {})}
 
 
 # ---------------------------------------------------------------- parsing
@@ -161,8 +179,13 @@ def school_from_dict(data, source: str = "school", base: Path | None = None, dat
 
     root = course({"name": data.get("name", "school"), "courses": data.get("courses"), "teachers": data.get("teachers")}, "the school")
     root.name = str(data.get("name", "school"))
+    always = data.get("always") or []
+    if not isinstance(always, list):
+        raise LisqError(f"{source}: 'always' must be a list of teachers (in every schedule, whatever the sampler draws)")
+    first = len(teachers)
+    teachers += [_teacher_spec(entry, defaults, base, source, "'always'", school_dataset) for entry in always]
     _validate(teachers, source)
-    return School(teachers=teachers, root=root, name=root.name)
+    return School(teachers=teachers, root=root, name=root.name, always=list(range(first, len(teachers))))
 
 
 def _validate(teachers: list[TeacherSpec], source: str) -> None:
@@ -227,17 +250,17 @@ def school_from_names(names: list[str], dataset: str | None = None) -> School:
     return school_from_dict(data, source="--teachers", dataset=dataset)
 
 
-def school_from_modules(teachers: list, name: str = "python", dataset: str | None = None) -> School:
+def school_from_modules(teachers: list, name: str = "python", dataset: str | None = None, start: int = 0) -> School:
     """A school of nn.Modules / TeacherSpecs passed from Python: one course per teacher.
 
     An nn.Module takes the convention of `dataset` (default Fashion-MNIST); wrap it in a TeacherSpec
-    to give another."""
+    to give another. It is named after its class and its place (from `start`): `TinyNet_0`."""
     specs = []
     for i, t in enumerate(teachers):
         if isinstance(t, TeacherSpec):
             specs.append(t)
         elif isinstance(t, nn.Module):
-            specs.append(spec_from_module(t, name=f"{type(t).__name__}_{i}", input=_dataset_input(dataset)))
+            specs.append(spec_from_module(t, name=f"{type(t).__name__}_{start + i}", input=_dataset_input(dataset)))
         elif isinstance(t, str):
             specs.extend(school_from_names([t], dataset).teachers)
         else:
@@ -280,8 +303,8 @@ def _draw_all(sampler, school: School, rng) -> list[int]:
 @register_sampler("uniform")
 def _draw_uniform(sampler, school: School, rng) -> list[int]:
     """k teachers uniformly from the flat pool."""
-    n = len(school.teachers)
-    return sorted(int(i) for i in rng.choice(n, size=min(sampler.k, n), replace=False))
+    pool = school.drawable()
+    return sorted(pool[int(i)] for i in rng.choice(len(pool), size=min(sampler.k, len(pool)), replace=False))
 
 
 @register_sampler("hierarchical")
@@ -313,7 +336,8 @@ class CourseSampler:
 
     all: every teacher; uniform: k teachers uniformly from the flat pool; hierarchical: k courses
     (weighted, without replacement) at the top, then one child per chosen course down to a teacher;
-    single: the one teacher named `teacher` (default the first). `resample_every` = R > 0 redraws
+    single: the one teacher named `teacher` (default the first). The school's `always` teachers join every
+    draw. `resample_every` = R > 0 redraws
     every R iterations inside a batch; 0 draws once per batch.
     """
 
@@ -329,7 +353,8 @@ class CourseSampler:
             raise LisqError(f"sampler k must be >= 1, got {self.k}")
 
     def draw(self, school: School, rng: np.random.Generator) -> list[int]:
-        return SAMPLERS[self.kind](self, school, rng)
+        picks = SAMPLERS[self.kind](self, school, rng)
+        return sorted(set(picks) | set(school.always)) if school.always else picks
 
     def schedule(self, school: School, rng: np.random.Generator, iters: int) -> list[tuple[int, list[int]]]:
         """Segments (first iteration, teachers) covering `iters` iterations of one batch."""

@@ -9,12 +9,13 @@ from lisq.school.config import SynthConfig
 from lisq.school.courses import School, default_school, load_school, school_from_modules, school_from_names
 
 
-def resolve_school(cfg: SynthConfig, teachers=None, school=None) -> School | None:
-    """The school for a config: explicit school, --teachers, or the dataset's defaults."""
+def resolve_school(cfg: SynthConfig, teachers=None, school=None, add_teachers=None) -> School | None:
+    """The school for a config: explicit school, --teachers, or the dataset's defaults; `add_teachers` (names,
+    nn.Modules or TeacherSpecs) join it in every schedule."""
     preset = cfg.preset
     if not preset.uses_teachers:
-        if teachers or school:
-            raise LisqError(f"generator {cfg.generator!r} uses no teachers; drop --teachers/--school")
+        if teachers or school or add_teachers:
+            raise LisqError(f"generator {cfg.generator!r} uses no teachers; drop --teachers/--school/--add-teachers")
         return None
     if school is not None:
         result = school if isinstance(school, School) else load_school(school, cfg.dataset)
@@ -37,6 +38,12 @@ def resolve_school(cfg: SynthConfig, teachers=None, school=None) -> School | Non
             f"{cfg.generator} inverts one teacher but {len(result.teachers)} were given "
             f"({', '.join(result.names())}); pass one with --teachers, or --teacher NAME to pick one"
         )
+    if add_teachers:
+        if isinstance(add_teachers, str):
+            add_teachers = [t.strip() for t in add_teachers.split(",") if t.strip()]
+        extra = school_from_modules(list(add_teachers), dataset=cfg.dataset or result.dataset,
+                                    start=len(result.teachers)).teachers
+        result = result.with_always(extra)
     return result
 
 

@@ -34,10 +34,11 @@ from lisq.school.writer import DatasetWriter
 __all__ = ["best_teacher", "derive_seed", "plan_synthesis", "resolve_canvas", "resolve_school", "resolved_config", "synthesize"]
 
 
-def plan_synthesis(config: SynthConfig | None = None, *, teachers=None, school=None, **overrides) -> tuple[SynthConfig, School | None]:
+def plan_synthesis(config: SynthConfig | None = None, *, teachers=None, school=None, add_teachers=None,
+                   **overrides) -> tuple[SynthConfig, School | None]:
     """The resolved config (every default filled, canvas set) and the school of a request; loads no weights."""
     cfg = replace(config or SynthConfig(), **overrides).resolved()
-    school_obj = resolve_school(cfg, teachers, school)
+    school_obj = resolve_school(cfg, teachers, school, add_teachers)
     cfg = resolve_canvas(cfg, school_obj)
     cfg = cfg.with_speed()  # the dataset's speed preset unless the config names one
     if cfg.sampler == "single" and school_obj is not None and cfg.teacher is not None:
@@ -51,6 +52,7 @@ def synthesize(
     *,
     teachers=None,
     school: School | str | Path | None = None,
+    add_teachers=None,
     resume: bool = False,
     overwrite: bool = False,
     quiet: bool = False,
@@ -62,11 +64,13 @@ def synthesize(
 
     `teachers`: nn.Modules, TeacherSpecs or model names; `school`: a School or a YAML path;
     neither: the dataset's default school (lis/mixmix) or its best teacher (zeroq/deepinversion).
+    `add_teachers` (nn.Modules, TeacherSpecs or model names) join that school in every schedule, whatever the
+    sampler draws: the way to put the model about to be quantized among the teachers.
     Under torchrun every rank takes the batches b with b % world_size == rank. `threads`: torch threads
     for this call; "auto" lets them follow the cores other jobs leave free (CPU only; same bytes).
     Returns a summary (seconds, image-iterations, teacher passes, teachers loaded here).
     """
-    cfg, school_obj = plan_synthesis(config, teachers=teachers, school=school, **overrides)
+    cfg, school_obj = plan_synthesis(config, teachers=teachers, school=school, add_teachers=add_teachers, **overrides)
     if threads not in (None, "auto"):
         torch.set_num_threads(threads)
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
