@@ -19,6 +19,7 @@ bench --config configs/cifar10.yaml
 # the rows each ablation adds before its shared baseline (`lis`, `lis-all`): the baseline's cells are identical
 # requests measured in another recipe (equal there), so they re-run last, as a determinism check
 bench --config configs/ablations/cifar10_outside_teacher.yaml --generators lis-all+resnet20a,lis-all+resnet32a
+bench --config configs/ablations/cifar10_student_teacher.yaml
 bench --config configs/ablations/cifar10_speed.yaml --generators lis-full
 bench --config configs/ablations/cifar10_samplers.yaml
 bench --config configs/ablations/cifar10_outside_teacher.yaml
