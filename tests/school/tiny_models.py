@@ -45,6 +45,10 @@ def tiny_c():
     return TinyNet(5, seed=3).eval()
 
 
+def tiny_d():
+    return TinyNet(3, seed=4).eval()
+
+
 def tiny_5class():
     return TinyNet(4, num_classes=5, seed=4).eval()
 

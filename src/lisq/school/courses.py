@@ -71,10 +71,17 @@ class School:
 
     def with_always(self, extra: list[TeacherSpec], source: str = "--add-teachers") -> School:
         """This school with `extra` teachers in every schedule (beside what the sampler draws)."""
+        def same(t: TeacherSpec) -> tuple:  # registry names qualified: resnet20 for cifar10 is resnet20.cifar10
+            from lisq.models.registry import split_name, weights_name
+
+            model = t.model if not t.model or ":" in t.model else weights_name(*split_name(t.model, t.input.dataset))
+            return (model, str(t.weights) if t.weights else None)
+
         for spec in extra:
-            if spec.name in self.names():
-                raise LisqError(f"{source}: {spec.name!r} is already a teacher of school {self.name!r}; add a model "
-                                "the school lacks, or give the school file's teacher a distinct 'name:'")
+            twin = next((t.name for t in self.teachers if t.name == spec.name or (spec.model and same(t) == same(spec))), None)
+            if twin is not None:
+                raise LisqError(f"{source}: {spec.name!r} is already a teacher of school {self.name!r} (as {twin!r}); "
+                                "add a model the school lacks, or give the school file's teacher a distinct 'name:'")
         teachers = [*self.teachers, *extra]
         _validate(teachers, source)
         return School(teachers=teachers, root=self.root, name=self.name,
