@@ -122,7 +122,7 @@ def outdated_synthesis(cfg, out: Path) -> dict[tuple[str, int], list]:
     """(generator key, seed) -> the synthesis code changes (`lisq.school.revision`) made since the dataset behind
     that generator's rows in OUT/results.csv was synthesized, where they alter its images. The revision comes from
     the dataset's record in OUT/synthesis.jsonl (revision 1 without one)."""
-    from lisq.school.revision import changes_since, revision_of
+    from lisq.school.revision import REVISION, changes_since, revision_of
 
     gens = {g.key: g for g in cfg.generators if g.synthetic}
     made: dict[tuple[str, int], int] = {}
@@ -138,6 +138,8 @@ def outdated_synthesis(cfg, out: Path) -> dict[tuple[str, int], list]:
         used = {(r["generator"], int(r["seed"])) for r in csv.DictReader(f) if r["generator"] in gens}
     found = {}
     for key, seed in sorted(used):
+        if made.get((key, seed), 1) == REVISION:  # made by this code: nothing to resolve
+            continue
         changes = changes_since(made.get((key, seed), 1), synthesis_settings(cfg, gens[key], seed))
         if changes:
             found[(key, seed)] = changes
