@@ -46,3 +46,20 @@ def real_fmnist():
 def tiny_ref() -> str:
     """A file.py:factory reference prefix for the tiny test models."""
     return str(TESTS / "school" / "tiny_models.py")
+
+
+@pytest.fixture
+def outside_resnet20a(tmp_path, monkeypatch):
+    """$LISQ_WEIGHTS holding resnet20a.cifar10 as `lisq zoo import` writes it, from a random checkpoint in the
+    published format (no download, no evaluation): for tests that name the outside model without its weights."""
+    import torch
+
+    from lisq.models import create_model
+    from lisq.zoo.outside import IMAGENET_MEAN, IMAGENET_STD, import_checkpoint
+
+    torch.manual_seed(0)
+    th = tmp_path / "resnet20-random.th"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in create_model("resnet20a", 10, 3).state_dict().items()}}, th)
+    monkeypatch.setenv("LISQ_WEIGHTS", str(tmp_path / "weights"))
+    import_checkpoint("resnet20a", "cifar10", weights=str(th), overrides={"mean": IMAGENET_MEAN, "std": IMAGENET_STD},
+                      out=tmp_path / "weights", evaluate_top1=False)

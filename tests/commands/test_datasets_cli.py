@@ -272,3 +272,19 @@ def test_cifar10_demo_imports_the_outside_student_and_reports(home, tmp_path, ca
     assert report["dataset"] == "cifar10" and "resnet20a.cifar10" in report["quality"]["judges"]
     (home / "weights" / "resnet20a.cifar10.json").unlink()  # the module's other tests see the fixture as it was
     (home / "weights" / "resnet20a.cifar10.safetensors").unlink()
+
+
+def test_synth_add_teachers_imports_a_published_outside_model_on_first_use(home, tmp_path, capsys, monkeypatch):
+    """`lisq synth --add-teachers resnet20a.cifar10`: the published model (a stand-in served from a file:// URL) is
+    imported once, then joins every batch beside the shipped school's draw."""
+    serve_outside_resnet20a(tmp_path, monkeypatch)
+    try:
+        code, out, err = cli(capsys, "synth", "--dataset", "cifar10", "--add-teachers", "resnet20a", "--num-images", 4,
+                             "--batch-size", 2, "--iters", 1, "--k", 1, "--out", tmp_path / "d", "--quiet", "--threads", 1)
+        assert code == 0, err
+        assert err.count("importing the published resnet20a.cifar10") == 1
+        rows = [json.loads(line) for line in (tmp_path / "d" / "manifest.jsonl").read_text().splitlines()]
+        assert len(rows) == 4 and all(r["teachers"][-1] == "resnet20a" and len(r["teachers"]) == 2 for r in rows)
+    finally:
+        for suffix in ("json", "safetensors"):  # the module's other tests see the fixture as it was
+            (home / "weights" / f"resnet20a.cifar10.{suffix}").unlink(missing_ok=True)

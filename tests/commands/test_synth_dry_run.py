@@ -66,7 +66,7 @@ def test_imagenet_lite_school_mixes_resolutions_on_one_canvas(capsys):
     assert plan["synth"]["dataset"] == "imagenet" and plan["synth"]["mean"] == [127 / 255] * 3
 
 
-def test_add_teachers_flag_puts_the_model_in_every_schedule(capsys):
+def test_add_teachers_flag_puts_the_model_in_every_schedule(capsys, outside_resnet20a):
     import json
 
     code = main(["synth", "--dataset", "cifar10", "--add-teachers", "resnet20a.cifar10", "--dry-run", "--json"])

@@ -205,7 +205,7 @@ def test_always_teachers_join_every_draw_and_leave_the_other_draws_as_they_were(
     assert f["me"] == 1.0 and f["a1"] == pytest.approx(0.5, abs=0.03)  # never drawn out of the pool as well
 
 
-def test_add_teachers_joins_the_default_school_and_is_refused_where_it_cannot(tiny_ref):
+def test_add_teachers_joins_the_default_school_and_is_refused_where_it_cannot(tiny_ref, outside_resnet20a):
     from tiny_models import tiny_c
 
     from lisq.school import SynthConfig

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -157,6 +158,17 @@ def dry_run(args, cfg: SynthConfig, school) -> int:
     return 0
 
 
+def import_published(args, cfg: SynthConfig) -> None:
+    """Published outside models named by --teachers / --add-teachers (`resnet20a.cifar10`), imported on first use
+    as `lisq zoo import` does (a dry run imports nothing: it says which command would)."""
+    from lisq.zoo.outside import ensure_published
+
+    for refs in (args.teachers, args.add_teachers):
+        for ref in [r.strip() for r in (refs or "").split(",") if r.strip() and ":" not in r]:
+            name = ref if "." in ref else f"{ref}.{cfg.dataset}" if cfg.dataset else ref
+            ensure_published(name, name.partition(".")[2], lambda line: print(line, file=sys.stderr))
+
+
 def run(args) -> int:
     from lisq.school.synth import synthesize
 
@@ -166,6 +178,7 @@ def run(args) -> int:
         return dry_run(args, cfg, school)
     if args.out is None:
         raise LisqError("--out DIR is required (except with --dry-run)")
+    import_published(args, cfg)
     summary = synthesize(
         args.out, cfg, teachers=args.teachers, school=school if school is not None else args.school,
         add_teachers=args.add_teachers, resume=args.resume, overwrite=args.overwrite,
