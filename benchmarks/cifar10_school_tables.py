@@ -5,7 +5,8 @@ main recipe's `real`).
     python3 benchmarks/cifar10_school_tables.py outside    # an outside ResNet in the school (all sampler)
     python3 benchmarks/cifar10_school_tables.py student    # the student in every schedule (uniform sampler, k 2)
 
-BRECQ top-1 %, mean ± std over the seeds present (n is printed where fewer than 3).
+BRECQ top-1 %, mean ± std over the seeds present (n is printed where fewer than 3). Where a column has several
+sources, the first that holds a cell gives it.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ STUDENTS = ("mobilenetv2_050.cifar10", "resnet20a.cifar10", "resnet32a.cifar10")
 TABLES = {
     "outside": [
         ("real", "cifar10", "real", None),
-        ("lis-all", "ablations/cifar10-samplers", "lis-all", {"W3A3", "W2A4"}),
-        ("lis-all", "ablations/cifar10-w4a4-gap", "lis-all", {"W4A4"}),
+        ("lis-all", "ablations/cifar10-outside-teacher", "lis-all", None),  # its own baseline cells, 1 thread
+        ("lis-all", "ablations/cifar10-samplers", "lis-all", {"W3A3", "W2A4"}),  # the same requests (equal cells)
+        ("lis-all", "ablations/cifar10-w4a4-gap", "lis-all", {"W4A4"}),  # ran at 2 threads: read only if missing
         ("lis-all+resnet20a", "ablations/cifar10-outside-teacher", "lis-all+resnet20a", None),
         ("lis-all+resnet32a", "ablations/cifar10-outside-teacher", "lis-all+resnet32a", None),
     ],
@@ -52,7 +54,7 @@ def read(table: str) -> tuple[list[str], dict]:
             for r in csv.DictReader(f):
                 setting = f"W{r['w_bits']}A{r['a_bits']}"
                 if r["generator"] == gen and r["method"] == "brecq" and (settings is None or setting in settings):
-                    cells[(head, r["student"], setting)][int(r["seed"])] = 100 * float(r["top1"])
+                    cells[(head, r["student"], setting)].setdefault(int(r["seed"]), 100 * float(r["top1"]))
     return heads, cells
 
 

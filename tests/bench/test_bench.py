@@ -98,6 +98,9 @@ def test_run_writes_csv_table_and_synthesizes_once_per_generator_and_seed(recipe
     with open(out / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == runner_mod.COLUMNS
+    import torch
+
+    assert {r["threads"] for r in rows} == {str(torch.get_num_threads())}  # what the same bytes need again
     assert len(rows) == 12
     assert {r["held_out"] for r in rows if r["student"] == "mobilenetv2_050"} == {"true"}
     synths = [c for c in fake.calls if c[0] == "synth"]

@@ -21,7 +21,9 @@ from lisq.models.checkpoint import atomic_write
 from lisq.runtime import usable_cpus
 
 COLUMNS = ["generator", "sampler", "student", "held_out", "method", "w_bits", "a_bits", "seed", "top1", "fp_top1", "seconds",
-           "top5", "agreement"]  # top5, agreement (top-1 agreement with the float model): rows of older benches have none
+           "top5", "agreement", "threads"]
+# top5, agreement (top-1 agreement with the float model) and threads (torch threads of the worker: the same bytes
+# need the same count, W2/W4 cells move by up to ~1 pt with another): rows of older benches have none
 
 
 @dataclass(frozen=True)
@@ -304,6 +306,8 @@ class Bench:
         return self.fp_cache[key]
 
     def run_cell(self, cell: Cell) -> dict:
+        import torch
+
         from lisq.quant.config import QuantConfig
 
         s = cell.setting
@@ -323,6 +327,7 @@ class Bench:
             "held_out": str(cell.student.held_out).lower(), "method": s.method, "w_bits": s.w_bits,
             "a_bits": s.a_bits, "seed": cell.seed, "top1": round(m["top1"], 4), "fp_top1": round(fp_top1, 4),
             "seconds": round(seconds, 1), "top5": round(m["top5"], 4), "agreement": round(m["agreement"], 4),
+            "threads": torch.get_num_threads(),
         }
 
     def run(self, jobs: int = 1, threads: int | None = None, only: dict[str, set[str]] | None = None) -> None:
