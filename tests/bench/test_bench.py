@@ -453,7 +453,9 @@ def test_changed_student_weights_rerun_its_cells_and_keep_the_old_rows(recipe, t
         run_bench(cfg, out, quiet=True)
 
 
-def test_changed_teacher_weights_remake_its_datasets_once_across_shared_recipes(recipe, tmp_path, fake, weights):
+def run_two_recipes_sharing_data(recipe, tmp_path):
+    """Recipes a (both students) and b (mobilenetv2_050 only) sharing one data_dir, each run once into
+    tmp_path/ra and tmp_path/rb; returns their paths."""
     shared = yaml.safe_load(recipe.read_text())
     shared["data_dir"] = str(tmp_path / "data")
     a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
@@ -461,6 +463,11 @@ def test_changed_teacher_weights_remake_its_datasets_once_across_shared_recipes(
     b.write_text(yaml.safe_dump({**shared, "students": [{"name": "mobilenetv2_050", "held_out": True}]}))
     run_bench(load_bench_config(a), tmp_path / "ra", quiet=True)
     run_bench(load_bench_config(b), tmp_path / "rb", quiet=True)
+    return a, b
+
+
+def test_changed_teacher_weights_remake_its_datasets_once_across_shared_recipes(recipe, tmp_path, fake, weights):
+    a, b = run_two_recipes_sharing_data(recipe, tmp_path)
     from lisq.bench.provenance import generator_teachers
 
     cfg = load_bench_config(a)
@@ -481,13 +488,7 @@ def test_rows_on_datasets_made_before_a_synthesis_change_are_measured_again(reci
     from lisq.bench.runner import describe_plan
     from lisq.school import revision
 
-    shared = yaml.safe_load(recipe.read_text())
-    shared["data_dir"] = str(tmp_path / "data")
-    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
-    a.write_text(yaml.safe_dump(shared))
-    b.write_text(yaml.safe_dump({**shared, "students": [{"name": "mobilenetv2_050", "held_out": True}]}))
-    run_bench(load_bench_config(a), tmp_path / "ra", quiet=True)
-    run_bench(load_bench_config(b), tmp_path / "rb", quiet=True)
+    a, b = run_two_recipes_sharing_data(recipe, tmp_path)
     assert "synthesized before" not in describe_plan(load_bench_config(a), tmp_path / "ra")
     # a code change that alters what the hierarchical sampler's configs yield, and nothing else
     change = revision.Change(revision.REVISION + 1, "a test change", lambda s: s.get("sampler") == "hierarchical")

@@ -172,10 +172,7 @@ def refresh(cfg, out: Path, data_root: Path, log=print) -> dict[str, tuple[str, 
             key = d.name.rpartition("-s")[0]
             gen = next((g for g in cfg.generators if g.key == key), None)
             if gen is not None and key in gens and d.is_dir() and not made_with(d, cfg, gen, now):
-                target = data_root / "stale" / f"{d.name}-{stamp}"
-                target.parent.mkdir(parents=True, exist_ok=True)
-                d.rename(target)
-                log(f"{d}: synthesized from changed weights, moved to {target}")
+                _set_aside(d, data_root, stamp, "synthesized from changed weights", log)
     atomic_write(out / FILE, lambda tmp: Path(tmp).write_text(json.dumps({"sha256": now}, indent=2) + "\n"))
     return moved
 
@@ -210,10 +207,15 @@ def _move_outdated_datasets(cfg, data_root: Path, log) -> None:
             continue
         changes = outdated(yaml.safe_load(config.read_text()) or {})
         if changes:
-            target = data_root / "stale" / f"{d.name}-{stamp}"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            d.rename(target)
-            log(f"{d}: synthesized before {describe(changes)}; moved to {target}")
+            _set_aside(d, data_root, stamp, f"synthesized before {describe(changes)}", log)
+
+
+def _set_aside(d: Path, data_root: Path, stamp: str, why: str, log) -> None:
+    """A dataset the bench will make again -> DATA/stale/NAME-STAMP (kept)."""
+    target = data_root / "stale" / f"{d.name}-{stamp}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    d.rename(target)
+    log(f"{d}: {why}; moved to {target}")
 
 
 def _move_synth_records(out: Path, is_stale) -> None:

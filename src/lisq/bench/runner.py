@@ -379,20 +379,23 @@ def describe_plan(cfg: BenchConfig, out: str | Path | None = None, only: dict[st
     cells = plan(cfg)
     table = ResultsTable(out / "results.csv")
     lines, gens = [], set()
+
+    def run_again(is_stale, why: str) -> None:
+        again = {c.key for c in cells if c.key in table.done and is_stale(c)}
+        lines.append(f"{why}; {len(again)} done cells of them run again")
+        table.done -= again
+        table.rows = [r for r in table.rows if ResultsTable._key(r) not in again]
+
     moved = changed(cfg, out)
     if moved:  # what run_bench would set aside first: the rows and datasets of changed weights
         gens, students = stale(cfg, set(moved))
-        again = {c.key for c in cells if c.key in table.done and (c.generator.key in gens or c.student.name in students)}
-        lines.append(f"weights changed since these results: {', '.join(moved)}; {len(again)} done cells of them run again")
-        table.done -= again
-        table.rows = [r for r in table.rows if ResultsTable._key(r) not in again]
+        run_again(lambda c: c.generator.key in gens or c.student.name in students,
+                  f"weights changed since these results: {', '.join(moved)}")
     old = outdated_synthesis(cfg, out)
     if old:  # and the rows measured on datasets synthesized before a change to what they yield
-        again = {c.key for c in cells if c.key in table.done and (c.generator.key, c.seed) in old}
-        lines.append(f"synthesized before a change to what they yield ({describe(list(dict.fromkeys(c for v in old.values() for c in v)))}): "
-                     f"{', '.join(f'{k}-s{s}' for k, s in old)}; {len(again)} done cells of them run again")
-        table.done -= again
-        table.rows = [r for r in table.rows if ResultsTable._key(r) not in again]
+        changes = describe(list(dict.fromkeys(c for v in old.values() for c in v)))
+        run_again(lambda c: (c.generator.key, c.seed) in old, f"synthesized before a change to what they yield "
+                  f"({changes}): {', '.join(f'{k}-s{s}' for k, s in old)}")
 
     def current_dataset(c) -> bool:
         d = dataset_dir(cfg, out, c.generator, c.seed)
